@@ -1,0 +1,45 @@
+"""`python -m pav <command>`: the command-line entry point.
+
+Each command lives in its own module with `add_arguments(parser)` and `run(args) -> int`; this file only
+wires them and turns expected failures (bad input) into one clear line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command name → (module, one-line help)
+COMMANDS = {
+    "head-preview": ("pav.head.preview", "render the head model shaded from the front and the side to a PNG"),
+}
+
+
+class UserError(Exception):
+    """A failure caused by the user's input; reported as one line without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pav", description="PAV: personalized head avatars.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""`python -m pav head-preview OUT.png`: the head model shaded from the front and the side.
+
+Example: `python -m pav head-preview head.png --expression jawOpen=0.8 --pose jaw=0.2,0,0`.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..camera import Camera, orbit
+from ..io import write_png
+from .model import HeadModel, load_head_model
+
+
+def parse_assignments(items: list[str], names: list[str], what: str, width: int) -> dict[int, list[float]]:
+    """["jawOpen=0.8", "jaw=0.2,0,0"] → {index in names: values}; unknown names and bad numbers are errors
+    that list what is valid."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--{what} '{item}': expected NAME=VALUE")
+        if name not in names:
+            shown = ", ".join(names[:12]) + (" …" if len(names) > 12 else "")
+            raise ValueError(f"--{what} '{name}' is not one of the model's {what} names ({shown})")
+        try:
+            values = [float(v) for v in value.split(",")]
+        except ValueError:
+            raise ValueError(f"--{what} {item}: '{value}' is not a number list") from None
+        if len(values) != width or not np.isfinite(values).all():
+            raise ValueError(f"--{what} {item}: expected {width} finite number(s)")
+        out[names.index(name)] = values
+    return out
+
+
+def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Area-weighted unit vertex normals: vertices (V, 3), faces (F, 3) → (V, 3)."""
+    a, b, c = vertices[faces].unbind(1)
+    n = torch.linalg.cross(b - a, c - a)
+    acc = torch.zeros_like(vertices).index_add_(0, faces.reshape(-1), n.repeat_interleave(3, 0))
+    return acc / acc.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def shade(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, albedo=(0.80, 0.62, 0.52)) -> np.ndarray:
+    """Lambert + ambient rendering with a head-light; returns uint8 (H, W, 3) on a grey background."""
+    from ..geometry import interpolate, rasterize
+
+    raster = rasterize(vertices, faces, camera)
+    normals = interpolate(vertex_normals(vertices, faces), raster, faces=faces)
+    normals = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    origin, dirs = camera.rays()
+    light = -dirs  # head-light: light comes from the camera
+    lambert = (normals * light).sum(-1).abs()
+    rgb = torch.tensor(albedo) * (0.25 + 0.75 * lambert[..., None])
+    covered = (raster.face_id >= 0)[..., None]
+    image = torch.where(covered, rgb, torch.tensor([0.18, 0.18, 0.2]))
+    return (image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def preview_image(model: HeadModel, expression: torch.Tensor | None, pose: torch.Tensor | None,
+                  shape: torch.Tensor | None, size: int) -> np.ndarray:
+    """Front and side (yaw 60°) views side by side: uint8 (size, 2·size, 3)."""
+    with torch.no_grad():
+        vertices = model(shape=shape, expression=expression, pose=pose).vertices[0]
+        rest = model.v_template
+        center = (rest.min(0).values + rest.max(0).values) / 2
+        extent = float((rest.max(0).values - rest.min(0).values).max())
+        views = []
+        for yaw in (0.0, 60.0):
+            c2w = orbit(center, radius=2.6 * extent, yaw_deg=yaw, pitch_deg=5.0).float()
+            views.append(shade(vertices, model.faces, Camera.from_fov(c2w, 24.0, size, size)))
+    return np.concatenate(views, axis=1)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", type=Path, help="PNG to write")
+    p.add_argument("--head-model", default="default", help="'default' or a FLAME generic_model.pkl")
+    p.add_argument("--expression", nargs="*", default=[], metavar="NAME=VALUE", help="e.g. jawOpen=0.8")
+    p.add_argument("--pose", nargs="*", default=[], metavar="JOINT=X,Y,Z", help="axis-angle, e.g. jaw=0.2,0,0")
+    p.add_argument("--shape", nargs="*", default=[], metavar="NAME=VALUE", help="identity shape coefficients")
+    p.add_argument("--size", type=int, default=384, help="pixels per view (default 384)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.size < 16 or args.size > 4096:
+        raise ValueError(f"--size {args.size}: choose 16..4096")
+    model = load_head_model(args.head_model)
+    expr = torch.zeros(1, model.n_expression)
+    for k, (v,) in parse_assignments(args.expression, model.expression_names, "expression", 1).items():
+        expr[0, k] = v
+    pose = torch.zeros(1, model.n_joints, 3)
+    for k, v in parse_assignments(args.pose, model.joint_names, "pose", 3).items():
+        pose[0, k] = torch.tensor(v)
+    shape = torch.zeros(1, model.n_shape)
+    for k, (v,) in parse_assignments(args.shape, model.shape_names, "shape", 1).items():
+        shape[0, k] = v
+    write_png(args.out, preview_image(model, expr, pose, shape, args.size))
+    print(f"wrote {args.out}")
+    return 0
