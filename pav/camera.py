@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Camera", "look_at", "orbit", "opencv_to_opengl", "opengl_to_opencv"]
+__all__ = ["Camera", "look_at", "orbit", "opencv_to_opengl", "opengl_to_opencv", "opengl_view_projection"]
 
 _FLIP_YZ = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
 
@@ -123,3 +123,15 @@ def opencv_to_opengl(c2w: torch.Tensor) -> torch.Tensor:
 def opengl_to_opencv(c2w: torch.Tensor) -> torch.Tensor:
     """Camera-to-world (…, 4, 4): OpenGL axes → OpenCV axes (the flip is its own inverse)."""
     return c2w @ _FLIP_YZ.to(c2w)
+
+
+def opengl_view_projection(camera: Camera, near: float = 0.01, far: float = 10.0) -> torch.Tensor:
+    """(4, 4) float64 OpenGL clip-from-world matrix for `camera`, such that a world point lands on the same
+    pixel as `camera.project` (window x = u, window y = height − v) and depth maps [near, far] → [−1, 1]."""
+    W, H = camera.width, camera.height
+    proj = torch.tensor([[2 * camera.fx / W, 0.0, 1 - 2 * camera.cx / W, 0.0],
+                         [0.0, 2 * camera.fy / H, 2 * camera.cy / H - 1, 0.0],
+                         [0.0, 0.0, -(far + near) / (far - near), -2 * far * near / (far - near)],
+                         [0.0, 0.0, -1.0, 0.0]], dtype=torch.float64)
+    view = torch.linalg.inv(opencv_to_opengl(camera.c2w.double()))
+    return proj @ view

@@ -44,19 +44,28 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     return acc / acc.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
-def shade(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, albedo=(0.80, 0.62, 0.52)) -> np.ndarray:
-    """Lambert + ambient rendering with a head-light; returns uint8 (H, W, 3) on a grey background."""
+def shade(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, albedo=(0.80, 0.62, 0.52),
+          mode: str = "rgb") -> np.ndarray:
+    """Lambert + ambient rendering with a head-light on a grey background → uint8 (H, W, 3).
+    mode "alpha" shows coverage (white on black), "depth" the camera depth (near bright, far dark)."""
     from ..geometry import interpolate, rasterize
 
     raster = rasterize(vertices, faces, camera)
-    normals = interpolate(vertex_normals(vertices, faces), raster, faces=faces)
-    normals = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    origin, dirs = camera.rays()
-    light = -dirs  # head-light: light comes from the camera
-    lambert = (normals * light).sum(-1).abs()
-    rgb = torch.tensor(albedo) * (0.25 + 0.75 * lambert[..., None])
-    covered = (raster.face_id >= 0)[..., None]
-    image = torch.where(covered, rgb, torch.tensor([0.18, 0.18, 0.2]))
+    covered = raster.face_id >= 0
+    if mode == "alpha":
+        image = covered[..., None].float().expand(-1, -1, 3)
+    elif mode == "depth":
+        z = raster.depth[covered]
+        lo, hi = (float(z.min()), float(z.max())) if len(z) else (0.0, 1.0)
+        near_bright = 1.0 - 0.8 * (raster.depth - lo) / max(hi - lo, 1e-6)
+        image = torch.where(covered, near_bright, torch.zeros(())).unsqueeze(-1).expand(-1, -1, 3)
+    else:
+        normals = interpolate(vertex_normals(vertices, faces), raster, faces=faces)
+        normals = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        _, dirs = camera.rays()
+        lambert = (normals * -dirs).sum(-1).abs()  # head-light: lit from the camera
+        rgb = torch.tensor(albedo) * (0.25 + 0.75 * lambert[..., None])
+        image = torch.where(covered[..., None], rgb, torch.tensor([0.18, 0.18, 0.2]))
     return (image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
 
 

@@ -1,0 +1,140 @@
+"""The viewer's GUI-free parts: orbit maths, state, render scheduling (no window needed)."""
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from viewer.orbit import OrbitCamera
+from viewer.scheduler import RenderScheduler
+from viewer.state import ViewerSettings, ViewerState
+
+
+def test_orbit_target_projects_to_principal_point_at_any_angle():
+    cam = OrbitCamera(target=np.array([0.01, 0.02, -0.03]), radius=0.6)
+    for yaw, pitch in [(0, 0), (40, 10), (-120, -60), (179, 85)]:
+        cam.yaw_deg, cam.pitch_deg = yaw, pitch
+        c = cam.camera(200, 100)
+        u, v, z = c.project(torch.tensor(cam.target, dtype=torch.float32)).tolist()
+        assert (u, v) == pytest.approx((100.0, 50.0), abs=1e-3)
+        assert z == pytest.approx(0.6, abs=1e-5)
+
+
+def test_orbit_front_view_sees_the_face_and_right_is_plus_x():
+    c = OrbitCamera(radius=0.5).camera(100, 100)
+    # the camera is at +z looking toward −z; the subject's left (+x) appears on the image's right
+    assert c.center.tolist() == pytest.approx([0, 0, 0.5], abs=1e-6)
+    u_left_ear = c.project(torch.tensor([0.08, 0.0, 0.0])).tolist()[0]
+    assert u_left_ear > 50
+    u_up = c.project(torch.tensor([0.0, 0.1, 0.0])).tolist()[1]
+    assert u_up < 50  # y up in the world is up in the image (smaller row)
+
+
+def test_orbit_rotate_keeps_radius_and_clamps_pitch():
+    cam = OrbitCamera(radius=0.7)
+    cam.rotate(100, 1000)
+    assert cam.pitch_deg == 85.0
+    assert float(np.linalg.norm(cam.camera(10, 10).center.numpy() - cam.target)) == pytest.approx(0.7, abs=1e-5)
+    assert cam.yaw_deg == pytest.approx(-30.0)
+
+
+def test_orbit_pan_moves_the_scene_with_the_mouse():
+    cam = OrbitCamera(radius=0.6, yaw_deg=25, pitch_deg=10)
+    point = torch.tensor(cam.target, dtype=torch.float32)
+    before = cam.camera(300, 200).project(point)
+    cam.pan(12, -7, 200)
+    after = cam.camera(300, 200).project(point)
+    assert (after - before)[:2].tolist() == pytest.approx([12, -7], abs=1e-2)
+
+
+def test_orbit_zoom():
+    cam = OrbitCamera(radius=1.0)
+    cam.zoom(2)
+    assert cam.radius == pytest.approx(0.81)
+    cam.zoom(-1000)
+    assert cam.radius == 5.0
+
+
+def test_state_weights_and_versions():
+    s = ViewerState(["a", "b"], ["global", "jaw"], ["beard", "short", "long"])
+    assert s.appearance_weights().tolist() == [1, 0, 0]
+    s.appearance, s.blend_with, s.blend = 1, 2, 0.25
+    assert s.appearance_weights().tolist() == [0, 0.75, 0.25]
+    v = s.version
+    s.expression[1] = 0.5
+    s.reset_pose()
+    assert s.version == v + 1 and s.expression.tolist() == [0, 0]
+    r = s.request(64, 48)
+    r.expression[0] = 9  # a snapshot, not a view
+    assert s.expression[0] == 0 and (r.camera.width, r.camera.height) == (64, 48)
+
+
+class FakeRenderer:
+    """Records (height, version) of each render; sleeps `delay` seconds in 10 chunks, polling cancel."""
+
+    def __init__(self, delay=0.0):
+        self.calls, self.cancelled, self.delay = [], 0, delay
+
+    def __call__(self, request, cancelled):
+        for _ in range(10):
+            time.sleep(self.delay / 10)
+            if cancelled():
+                self.cancelled += 1
+                return None
+        self.calls.append((request.camera.height, float(request.expression[0])))
+        return np.full((request.camera.height, request.camera.width, 3), int(request.expression[0]), np.uint8)
+
+
+def wait_idle(sched, timeout=5.0):
+    end = time.time() + timeout
+    while sched.busy() and time.time() < end:
+        time.sleep(0.005)
+    assert not sched.busy()
+
+
+def test_scheduler_refines_progressively_when_idle_and_previews_while_dragging():
+    fake = FakeRenderer()
+    settings = ViewerSettings(preview_size=32, refine_sizes=(64,), final_size=128)
+    sched = RenderScheduler(fake, settings)
+    s = ViewerState(["e"], ["global"], ["x"])
+    sched.submit(s.version, s.request, 1.5, interacting=True)
+    wait_idle(sched)
+    assert fake.calls == [(32, 0.0)]
+    sched.submit(s.version, s.request, 1.5, interacting=False)  # released: refine, preview not redone
+    wait_idle(sched)
+    assert fake.calls == [(32, 0.0), (64, 0.0), (128, 0.0)]
+    frame = sched.latest()
+    assert frame.image.shape == (128, 192, 3) and frame.version == s.version
+    sched.submit(s.version, s.request, 1.5, interacting=False)  # nothing changed: nothing rendered
+    wait_idle(sched)
+    assert len(fake.calls) == 3
+    sched.close()
+
+
+def test_scheduler_cancels_stale_work_and_never_shows_it():
+    fake = FakeRenderer(delay=0.3)
+    sched = RenderScheduler(fake, ViewerSettings(preview_size=16, refine_sizes=(), final_size=16))
+    s = ViewerState(["e"], ["global"], ["x"])
+    s.expression[0] = 1
+    s.touch()
+    sched.submit(s.version, s.request, 1.0, interacting=False)
+    time.sleep(0.05)
+    s.expression[0] = 2
+    s.touch()
+    sched.submit(s.version, s.request, 1.0, interacting=False)
+    wait_idle(sched)
+    assert fake.cancelled == 1 and fake.calls == [(16, 2.0)]
+    assert sched.latest().version == s.version and sched.latest().image[0, 0, 0] == 2
+    sched.close()
+
+
+def test_scheduler_survives_a_failing_renderer():
+    def broken(request, cancelled):
+        raise RuntimeError("boom")
+
+    sched = RenderScheduler(broken, ViewerSettings(preview_size=8, refine_sizes=(), final_size=8))
+    s = ViewerState(["e"], ["global"], ["x"])
+    sched.submit(s.version, s.request, 1.0, interacting=False)
+    wait_idle(sched)
+    assert "RuntimeError: boom" in sched.error and sched.latest() is None
+    sched.close()

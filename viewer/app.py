@@ -1,0 +1,167 @@
+"""The desktop app: a glfw window with an OpenGL 3.3 context, the imgui panel, the live render.
+
+Main loop: poll → panel → orbit input → scheduler.submit → upload the newest finished frame → draw
+image (+ mesh overlay) → imgui → swap. Rendering runs in the scheduler's worker thread, so the UI loop
+never waits for it. `on_frame(app)` is a hook called once per UI frame (tests drive the app with it).
+"""
+from __future__ import annotations
+
+import ctypes
+import time
+from pathlib import Path
+from typing import Callable
+
+import glfw
+import numpy as np
+from imgui_bundle import imgui
+from OpenGL import GL
+
+from pav.camera import opengl_view_projection
+from pav.io import write_png
+
+from .display import ImageDisplay, MeshOverlay, fit_viewport
+from .orbit import OrbitCamera
+from .panels import PANEL_WIDTH, Panel, PanelStatus
+from .scenes import Scene
+from .scheduler import RenderScheduler
+from .state import ViewerSettings, ViewerState
+
+
+class App:
+    def __init__(self, scene: Scene, settings: ViewerSettings = ViewerSettings(), size=(1280, 800),
+                 on_frame: Callable[["App"], None] | None = None):
+        self.scene = scene
+        self.settings = settings
+        self.on_frame = on_frame
+        self.state = ViewerState(scene.expression_names, scene.joint_names, scene.appearance_names)
+        self.reset_camera()
+        self.status = PanelStatus()
+        self.panel = Panel()
+        self.frames = 0
+        self.interacting = False
+        self._shown_version = -1
+        self._shown_height = 0
+        self._init_window(size, scene.title)
+        self.display = ImageDisplay()
+        self.overlay = MeshOverlay(scene.faces)
+        self.scheduler = RenderScheduler(scene.render, settings)
+
+    # ---- set-up ------------------------------------------------------------------------------------
+    def _init_window(self, size, title: str) -> None:
+        if not glfw.init():
+            raise RuntimeError("could not initialise GLFW: is a display available (DISPLAY / Xvfb)?")
+        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+        self.window = glfw.create_window(size[0], size[1], f"PAV — {title}", None, None)
+        if not self.window:
+            glfw.terminate()
+            raise RuntimeError("could not open an OpenGL 3.3 window (is Mesa/GL installed?)")
+        glfw.make_context_current(self.window)
+        glfw.swap_interval(1)
+        imgui.create_context()
+        imgui.get_io().config_flags |= imgui.ConfigFlags_.nav_enable_keyboard
+        imgui.get_io().set_ini_filename("")
+        window_address = ctypes.cast(self.window, ctypes.c_void_p).value
+        imgui.backends.glfw_init_for_opengl(window_address, True)
+        imgui.backends.opengl3_init("#version 330")
+
+    def reset_camera(self) -> None:
+        self.state.orbit = OrbitCamera(target=np.asarray(self.scene.target, float).copy(), radius=self.scene.radius)
+        self.state.touch()
+
+    # ---- per frame ---------------------------------------------------------------------------------
+    def viewport(self) -> tuple[int, int, int, int]:
+        """The render area in GL window coordinates (right of the panel)."""
+        w, h = glfw.get_framebuffer_size(self.window)
+        return PANEL_WIDTH, 0, max(1, w - PANEL_WIDTH), max(1, h)
+
+    def _handle_mouse(self) -> None:
+        io = imgui.get_io()
+        vx, _, vw, vh = self.viewport()
+        over_view = io.mouse_pos.x >= vx and not io.want_capture_mouse
+        dragging = over_view and any(io.mouse_down[b] for b in range(3))
+        dx, dy = io.mouse_delta.x, io.mouse_delta.y
+        if dragging and (dx or dy):
+            if io.mouse_down[0]:
+                self.state.orbit.rotate(dx, dy)
+            else:
+                self.state.orbit.pan(dx, dy, vh)
+            self.state.touch()
+        if over_view and io.mouse_wheel:
+            self.state.orbit.zoom(io.mouse_wheel)
+            self.state.touch()
+        self.interacting = dragging
+
+    def step(self) -> None:
+        """One UI frame."""
+        start = time.perf_counter()
+        glfw.poll_events()
+        imgui.backends.opengl3_new_frame()
+        imgui.backends.glfw_new_frame()
+        imgui.new_frame()
+        _, height = glfw.get_framebuffer_size(self.window)
+        actions = self.panel.draw(self.state, self.status, height)
+        if actions.reset_camera:
+            self.reset_camera()
+        self._handle_mouse()
+        if self.on_frame:
+            self.on_frame(self)
+
+        _, _, vw, vh = self.viewport()
+        self.scheduler.submit(self.state.version, self.state.request, vw / vh, self.interacting)
+        frame = self.scheduler.latest()
+        if frame is not None and (frame.version, frame.height) != (self._shown_version, self._shown_height):
+            self.display.upload(frame.image)
+            self._shown_version, self._shown_height = frame.version, frame.height
+            self.status.render_ms, self.status.render_height = 1000 * frame.seconds, frame.height
+        self.status.message = self.scheduler.error or ""
+
+        GL.glViewport(0, 0, *glfw.get_framebuffer_size(self.window))
+        GL.glClearColor(0.1, 0.1, 0.11, 1.0)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
+        if self.display.size:
+            view = fit_viewport(*self.display.size, *self.viewport())
+            self.display.draw(view)
+            if self.state.show_mesh:
+                camera = self.state.orbit.camera(view[2], view[3])
+                vertices = self.scene.mesh(self.state.expression, self.state.pose)
+                self.overlay.draw(vertices, opengl_view_projection(camera).numpy(), view)
+        imgui.render()
+        imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())
+        if actions.screenshot:
+            path = Path(f"pav-screenshot-{time.strftime('%Y%m%d-%H%M%S')}.png")
+            self.screenshot(path)
+            self.status.message = f"saved {path}"
+        glfw.swap_buffers(self.window)
+        self.frames += 1
+        dt = time.perf_counter() - start
+        self.status.ui_fps = 0.9 * self.status.ui_fps + 0.1 / max(dt, 1e-4) if self.frames > 1 else 1 / max(dt, 1e-4)
+
+    def screenshot(self, path: str | Path) -> np.ndarray:
+        """The whole window as uint8 (H, W, 3), written to `path` (call after drawing, before swap)."""
+        w, h = glfw.get_framebuffer_size(self.window)
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        data = GL.glReadPixels(0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
+        image = np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
+        write_png(path, image)
+        return image
+
+    def run(self, max_frames: int | None = None) -> None:
+        try:
+            while not glfw.window_should_close(self.window) and (max_frames is None or self.frames < max_frames):
+                self.step()
+        finally:
+            self.close()
+
+    def request_close(self) -> None:
+        glfw.set_window_should_close(self.window, True)
+
+    def close(self) -> None:
+        self.scheduler.close()
+        imgui.backends.opengl3_shutdown()
+        imgui.backends.glfw_shutdown()
+        imgui.destroy_context()
+        glfw.destroy_window(self.window)
+        glfw.terminate()

@@ -1,0 +1,111 @@
+"""The control panel (imgui, immediate mode): reads and writes a ViewerState only; no torch, no rendering.
+
+Every edit calls `state.touch()`, which invalidates the picture.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from imgui_bundle import imgui
+
+from .state import VIEW_MODES, ViewerState
+
+PANEL_WIDTH = 340
+
+
+@dataclass
+class PanelStatus:
+    """Read-only facts the panel shows (filled by the app each frame)."""
+
+    ui_fps: float = 0.0
+    render_ms: float = 0.0
+    render_height: int = 0
+    message: str = ""
+
+
+@dataclass
+class PanelActions:
+    """One-shot requests from the panel to the app, cleared every frame."""
+
+    screenshot: bool = False
+    reset_camera: bool = False
+
+
+@dataclass
+class Panel:
+    filter_text: str = ""
+    actions: PanelActions = field(default_factory=PanelActions)
+
+    def draw(self, state: ViewerState, status: PanelStatus, height: int) -> PanelActions:
+        self.actions = PanelActions()
+        imgui.set_next_window_pos(imgui.ImVec2(0, 0))
+        imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, height))
+        flags = imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_resize | imgui.WindowFlags_.no_collapse
+        imgui.begin("PAV", None, flags)
+        imgui.text(f"UI {status.ui_fps:5.1f} fps | render {status.render_ms:6.1f} ms @ {status.render_height}px")
+        if status.message:
+            imgui.text_wrapped(status.message)
+        self._appearance(state)
+        self._view(state)
+        self._pose(state)
+        self._expressions(state)
+        imgui.end()
+        return self.actions
+
+    def _appearance(self, state: ViewerState) -> None:
+        if not imgui.collapsing_header("Appearance", imgui.TreeNodeFlags_.default_open):
+            return
+        names = state.appearance_names
+        changed, state.appearance = imgui.combo("appearance", state.appearance, names)
+        if len(names) > 1:
+            c2, state.blend_with = imgui.combo("blend with", state.blend_with, names)
+            c3, state.blend = imgui.slider_float("blend", state.blend, 0.0, 1.0)
+            changed = changed or c2 or c3
+        if changed:
+            state.touch()
+
+    def _view(self, state: ViewerState) -> None:
+        if not imgui.collapsing_header("View", imgui.TreeNodeFlags_.default_open):
+            return
+        for mode in VIEW_MODES:
+            if imgui.radio_button(mode, state.mode == mode):
+                state.mode = mode
+                state.touch()
+            imgui.same_line()
+        changed, state.show_mesh = imgui.checkbox("mesh", state.show_mesh)
+        if changed:
+            state.touch()
+        changed, state.orbit.fov_deg = imgui.slider_float("field of view", state.orbit.fov_deg, 8.0, 60.0)
+        if changed:
+            state.touch()
+        if imgui.button("reset camera"):
+            self.actions.reset_camera = True
+        imgui.same_line()
+        if imgui.button("screenshot"):
+            self.actions.screenshot = True
+
+    def _pose(self, state: ViewerState) -> None:
+        if not imgui.collapsing_header("Head pose (degrees)", imgui.TreeNodeFlags_.default_open):
+            return
+        for j, name in enumerate(state.joint_names):
+            degrees = [math.degrees(float(a)) for a in state.pose[j]]
+            changed, degrees = imgui.slider_float3(name, degrees, -45.0, 45.0, "%.0f")
+            if changed:
+                state.pose[j] = [math.radians(d) for d in degrees]
+                state.touch()
+        if imgui.button("reset pose and expression"):
+            state.reset_pose()
+
+    def _expressions(self, state: ViewerState) -> None:
+        if not imgui.collapsing_header("Expression", imgui.TreeNodeFlags_.default_open):
+            return
+        _, self.filter_text = imgui.input_text("filter", self.filter_text)
+        needle = self.filter_text.lower()
+        for k, name in enumerate(state.expression_names):
+            if needle and needle not in name.lower():
+                continue
+            changed, value = imgui.slider_float(name, float(state.expression[k]), -1.0, 1.0)
+            if changed:
+                state.expression[k] = value
+                state.touch()

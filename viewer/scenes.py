@@ -1,0 +1,52 @@
+"""What the app can show, as a `Scene`: names for the controls, a render function and the mesh for the
+overlay. GUI-free: built from pav's public API only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from pav.head import HeadModel
+from pav.head.preview import shade
+
+from .scheduler import RenderFn
+from .state import RenderRequest
+
+
+@dataclass
+class Scene:
+    title: str
+    expression_names: list[str]
+    joint_names: list[str]
+    appearance_names: list[str]
+    faces: np.ndarray
+    """(F, 3) triangles of the overlay mesh."""
+    render: RenderFn
+    """(request, cancelled) → uint8 (H, W, 3) or None when cancelled."""
+    mesh: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    """(expression (E,), pose (J, 3)) → deformed vertices (V, 3) for the overlay."""
+    target: np.ndarray
+    """(3,) point the orbit camera looks at (head centre)."""
+    radius: float
+    """default orbit distance, metres."""
+
+
+def head_model_scene(model: HeadModel) -> Scene:
+    """The bare head model, shaded (no avatar): used when no checkpoint is opened."""
+
+    def mesh(expression, pose) -> np.ndarray:
+        with torch.no_grad():
+            out = model(expression=torch.as_tensor(expression, dtype=torch.float32)[None],
+                        pose=torch.as_tensor(pose, dtype=torch.float32)[None])
+        return out.vertices[0].numpy()
+
+    def render(request: RenderRequest, cancelled) -> np.ndarray:
+        vertices = torch.from_numpy(mesh(request.expression, request.pose))
+        return shade(vertices, model.faces, request.camera, mode=request.mode)
+
+    lo, hi = model.v_template.min(0).values.numpy(), model.v_template.max(0).values.numpy()
+    return Scene(f"head model: {model.name}", model.expression_names, model.joint_names, ["(head model)"],
+                 model.faces.numpy(), render, mesh, (lo + hi) / 2, float(2.6 * (hi - lo).max()))
