@@ -12,6 +12,10 @@ import sys
 # command name → (module, one-line help)
 COMMANDS = {
     "head-preview": ("pav.head.preview", "render the head model shaded from the front and the side to a PNG"),
+    "synth": ("pav.data.synth", "render a synthetic multi-appearance video collection with ground truth"),
+    "check-data": ("pav.data.check", "validate a video collection and summarise it"),
+    "train": ("pav.train.command", "train an avatar on a collection (resumable; Ctrl-C saves)"),
+    "eval": ("pav.eval.command", "evaluate an avatar on a collection split (PSNR, SSIM, per appearance)"),
 }
 
 

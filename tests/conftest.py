@@ -30,3 +30,42 @@ def make_flame_arrays(seed: int = 0, n_vertices: int = 40, n_shape: int = 300, n
 @pytest.fixture
 def flame_arrays():
     return make_flame_arrays()
+
+
+def make_toy_head(n_lon: int = 24, n_lat: int = 12):
+    """A small closed head-like HeadModel (FLAME layout): ellipsoid with a nose, 2 named expressions,
+    joints global/neck/jaw/left_eye/right_eye, spherical UVs, a 'face' region on the front."""
+    from pav.geometry import head_like_mesh
+    from pav.head import HeadModel
+
+    v, f = head_like_mesh(n_lon, n_lat, radius=0.1)
+    v, f = v.float().numpy(), f.numpy()
+    V = len(v)
+    jaw_w = np.clip(-v[:, 1] / 0.1, 0, 1) * (v[:, 2] > 0)
+    exprdirs = np.zeros((V, 3, 2), np.float32)
+    exprdirs[:, 1, 0] = -0.02 * jaw_w          # jawOpen: the lower front moves down 2 cm
+    exprdirs[:, 0, 1] = 0.01 * np.sign(v[:, 0]) * (v[:, 2] > 0)  # mouthWide
+    shapedirs = np.stack([v * 0.1, v * np.array([0.1, 0, 0])], -1).astype(np.float32)  # scale, width
+    J_regressor = np.zeros((5, V), np.float32)
+    J_regressor[:, :] = 1.0 / V  # every joint at the centroid, except the eyes (front vertices)
+    front = np.argsort(-v[:, 2])[:6]
+    for j in (3, 4):
+        J_regressor[j] = 0
+        J_regressor[j, front] = 1 / 6
+    weights = np.zeros((V, 5), np.float32)
+    weights[:, 0] = 1 - jaw_w
+    weights[:, 2] = jaw_w
+    theta = np.arccos(np.clip(v[:, 1] / np.linalg.norm(v, axis=1), -1, 1))
+    phi = np.arctan2(v[:, 0], v[:, 2])
+    uv = np.stack([(phi + np.pi) / (2 * np.pi), 1 - theta / np.pi], 1).astype(np.float32)
+    centroids = v[f].mean(1)
+    return HeadModel(name="toy-head", v_template=v, faces=f, uv=uv, faces_uv=f, shapedirs=shapedirs,
+                     exprdirs=exprdirs, J_regressor=J_regressor, parents=[-1, 0, 1, 1, 1], lbs_weights=weights,
+                     joint_names=["global", "neck", "jaw", "left_eye", "right_eye"],
+                     expression_names=["jawOpen", "mouthWide"], shape_names=["scale", "width"],
+                     regions={"face": centroids[:, 2] > 0.03, "scalp": centroids[:, 1] > 0.05})
+
+
+@pytest.fixture
+def toy_head():
+    return make_toy_head()

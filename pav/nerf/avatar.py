@@ -1,0 +1,205 @@
+"""The PAV avatar: head model + canonical field + per-appearance latent codes, rendered by volume rendering.
+
+A ray sample x of frame i (deformed space) is carried to canonical space through its nearest triangle of
+the frame's mesh M_i (pav.geometry.canonicalize); samples farther than the shell from M_i carry no
+density. The closest point's barycentrics give a UV, where the appearance's latent texture is looked up.
+The canonical field (pav.nerf.field) turns (x_c, view direction, expression, Z^x) into density and colour,
+and alpha compositing (pav.nerf.volume) over the known background gives the pixel.
+
+`render_rays` is the one path used by training, evaluation and the viewer; `render` wraps it for a whole
+camera image. An occupancy grid over the canonical box (a bit per cell, refreshed during training)
+skips samples in empty space before the field is evaluated.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import torch
+from torch import nn
+
+from ..camera import Camera
+from ..config import ModelConfig
+from ..geometry import closest_on_faces, face_maps, map_directions, map_points, nearest_faces
+from ..head import HeadModel
+from .field import CanonicalField
+from .hashgrid import HashGrid
+from .sampling import ray_intervals, stratified_samples
+from .textures import GlobalCodes, LatentTextures
+from .volume import composite
+
+
+class RayOutput(NamedTuple):
+    rgb: torch.Tensor
+    """(R, 3) colour over the background."""
+    alpha: torch.Tensor
+    """(R,) opacity."""
+    depth: torch.Tensor
+    """(R,) expected termination distance along the ray (t, metres)."""
+    n_field_samples: int
+    """samples that reached the field (after the shell cut and the occupancy grid)."""
+
+
+class RenderOutput(NamedTuple):
+    rgb: torch.Tensor
+    """(H, W, 3) in [0, 1]."""
+    alpha: torch.Tensor
+    """(H, W) opacity."""
+    depth: torch.Tensor
+    """(H, W) camera-space z of the expected termination (0 where nothing is hit)."""
+
+
+class Avatar(nn.Module):
+    def __init__(self, config: ModelConfig, head: HeadModel, shape: torch.Tensor, appearance_names: list[str]):
+        super().__init__()
+        if shape.ndim != 1 or shape.shape[0] > head.n_shape:
+            raise ValueError(f"shape must be (≤{head.n_shape},), got {tuple(shape.shape)}")
+        if not appearance_names:
+            raise ValueError("an avatar needs at least one appearance")
+        self.config = config
+        self.head = head
+        self.appearance_names = list(appearance_names)
+        self.register_buffer("shape", shape.float())
+        with torch.no_grad():
+            canonical = self._canonical_vertices()
+        self.register_buffer("canonical_vertices", canonical)
+        margin = config.shell_out + 0.01
+        self.register_buffer("aabb", torch.stack([canonical.min(0).values - margin, canonical.max(0).values + margin]))
+        self.register_buffer("face_uv", head.uv[head.faces_uv])  # (F, 3, 2) per-corner UVs
+        G = config.occupancy_resolution
+        self.register_buffer("occupancy", torch.ones(G, G, G, dtype=torch.bool))
+        self.register_buffer("occupancy_density", torch.zeros(G, G, G))
+        self.codes = None
+        if config.variant in ("full", "no-offset"):
+            self.codes = LatentTextures(len(appearance_names), config.texture_channels, config.texture_resolution)
+        elif config.variant == "no-lnf":
+            self.codes = GlobalCodes(len(appearance_names), config.texture_channels)
+        encoder = HashGrid(config.hashgrid)
+        self.field = CanonicalField(config.field, encoder, encoder.n_output_dims, head.n_expression,
+                                    self.codes.channels if self.codes is not None else 0,
+                                    use_offset=config.variant == "full")
+
+    # ---- geometry ----------------------------------------------------------------------------------
+    def _canonical_vertices(self) -> torch.Tensor:
+        """Identity shape, zero expression, neutral pose, jaw opened by `canonical_jaw_deg` (V, 3)."""
+        pose = torch.zeros(1, self.head.n_joints, 3)
+        if "jaw" in self.head.joint_names:
+            pose[0, self.head.joint_names.index("jaw"), 0] = math.radians(self.config.canonical_jaw_deg)
+        return self.head(shape=self.shape[None], pose=pose).vertices[0]
+
+    def deform(self, expression: torch.Tensor, pose: torch.Tensor, translation: torch.Tensor | None = None) -> torch.Tensor:
+        """The tracked mesh of frames: expression (B, E), pose (B, J, 3), translation (B, 3) → (B, V, 3)."""
+        shape = self.shape[None].expand(expression.shape[0], -1)
+        return self.head(shape=shape, expression=expression, pose=pose, translation=translation).vertices
+
+    def to_unit_cube(self, x_c: torch.Tensor) -> torch.Tensor:
+        return (x_c - self.aabb[0]) / (self.aabb[1] - self.aabb[0])
+
+    def occupied(self, x01: torch.Tensor) -> torch.Tensor:
+        """(N,) bool: the occupancy cell of each unit-cube point (N, 3) may hold density."""
+        G = self.occupancy.shape[0]
+        cell = (x01 * G).long().clamp(0, G - 1)
+        return self.occupancy[cell[:, 0], cell[:, 1], cell[:, 2]]
+
+    # ---- rendering ---------------------------------------------------------------------------------
+    def render_rays(self, origins: torch.Tensor, directions: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
+                    group: torch.Tensor, vertices: torch.Tensor, expression: torch.Tensor, appearance: torch.Tensor,
+                    background: torch.Tensor, jitter: bool = False, generator: torch.Generator | None = None,
+                    use_occupancy: bool = True) -> RayOutput:
+        """Render R rays that belong to G frames.
+
+        origins, directions (R, 3) (unit directions); near, far (R,) sampling interval; group (R,) int64
+        frame of each ray in [0, G); vertices (G, V, 3) each frame's deformed mesh; expression (G, E);
+        appearance (G,) int64 appearance per frame, or (A,) float weights (blend, all frames);
+        background (R, 3) or (3,).
+        """
+        cfg = self.config
+        R, K = origins.shape[0], cfg.samples_per_ray
+        samples = stratified_samples(near, far, K, generator=generator, jitter=jitter)
+        x = (origins[:, None] + samples.t[..., None] * directions[:, None]).reshape(-1, 3)
+        d = directions[:, None].expand(R, K, 3).reshape(-1, 3)
+        sample_group = group[:, None].expand(R, K).reshape(-1)
+        keep_index, x01, d_c, uv, kept_group = [], [], [], [], []
+        with torch.no_grad():
+            for g in group.unique().tolist():
+                rows = (sample_group == g).nonzero()[:, 0]
+                face = nearest_faces(x[rows], vertices[g], self.head.faces)
+                near_pt = closest_on_faces(x[rows], vertices[g], self.head.faces, face)
+                inside = (near_pt.distance <= cfg.shell_out) & (near_pt.distance >= -cfg.shell_in)
+                rows, face, bary = rows[inside], face[inside], near_pt.bary[inside]
+                maps = face_maps(vertices[g], self.canonical_vertices, self.head.faces)
+                p01 = self.to_unit_cube(map_points(maps, x[rows], face))
+                if use_occupancy:
+                    occ = self.occupied(p01)
+                    rows, face, bary, p01 = rows[occ], face[occ], bary[occ], p01[occ]
+                keep_index.append(rows)
+                x01.append(p01)
+                d_c.append(map_directions(maps, d[rows], face))
+                uv.append((bary[:, :, None] * self.face_uv[face]).sum(1))
+                kept_group.append(torch.full_like(rows, g))
+        keep_index, x01, d_c, uv, kept_group = (torch.cat(v) for v in (keep_index, x01, d_c, uv, kept_group))
+        sigma = torch.zeros(R * K, dtype=origins.dtype)
+        rgb = torch.zeros(R * K, 3, dtype=origins.dtype)
+        if len(keep_index):
+            z = None
+            if self.codes is not None:
+                per_sample = appearance if appearance.is_floating_point() else appearance[kept_group]
+                z = self.codes.lookup(uv, per_sample)
+            out = self.field(x01.clamp(0, 1), d_c, expression, kept_group, z)
+            sigma = sigma.index_put((keep_index,), out.sigma)
+            rgb = rgb.index_put((keep_index,), out.rgb)
+        bg = background.expand(R, 3) if background.ndim == 1 else background
+        comp = composite(sigma.view(R, K), rgb.view(R, K, 3), samples.t, samples.dt, bg)
+        return RayOutput(comp.rgb, comp.alpha, comp.depth, len(keep_index))
+
+    @torch.no_grad()
+    def render(self, camera: Camera, expression: torch.Tensor, pose: torch.Tensor, appearance,
+               translation: torch.Tensor | None = None, background=(1.0, 1.0, 1.0), chunk: int = 4096,
+               cancelled: Callable[[], bool] | None = None) -> RenderOutput | None:
+        """Render a whole image. expression (E,), pose (J, 3), translation (3,) or None; appearance: a name,
+        an index, or (A,) weights over appearances (blending); background (3,) colour or (H, W, 3) image.
+        Returns None if `cancelled()` turns True."""
+        weights = self.appearance_weights(appearance)
+        expression = torch.as_tensor(expression, dtype=torch.float32).reshape(1, -1)
+        pose = torch.as_tensor(pose, dtype=torch.float32).reshape(1, self.head.n_joints, 3)
+        if translation is not None:
+            translation = torch.as_tensor(translation, dtype=torch.float32).reshape(1, 3)
+        vertices = self.deform(expression, pose, translation)
+        cfg = self.config
+        iv = ray_intervals(vertices[0], self.head.faces, camera, cfg.shell_out, cfg.shell_in, cfg.max_chord)
+        origins, dirs = camera.rays()
+        H, W = camera.height, camera.width
+        bg = torch.as_tensor(background, dtype=torch.float32)
+        if bg.shape not in ((3,), (H, W, 3)):
+            raise ValueError(f"background must be (3,) or ({H}, {W}, 3), got {tuple(bg.shape)}")
+        bg = bg.reshape(-1, 3).expand(H * W, 3)
+        rgb = bg.clone()
+        alpha, depth = torch.zeros(H * W), torch.zeros(H * W)
+        hits = iv.hit.reshape(-1).nonzero()[:, 0]
+        cos = (dirs.reshape(-1, 3) @ camera.c2w[:3, 2].float())
+        for start in range(0, len(hits), chunk):
+            if cancelled is not None and cancelled():
+                return None
+            idx = hits[start:start + chunk]
+            out = self.render_rays(origins.reshape(-1, 3)[idx], dirs.reshape(-1, 3)[idx], iv.near.reshape(-1)[idx],
+                                   iv.far.reshape(-1)[idx], torch.zeros(len(idx), dtype=torch.long), vertices,
+                                   expression, weights, bg[idx])
+            rgb[idx], alpha[idx], depth[idx] = out.rgb, out.alpha, out.depth * cos[idx]
+        return RenderOutput(rgb.view(H, W, 3), alpha.view(H, W), depth.view(H, W))
+
+    def appearance_weights(self, appearance) -> torch.Tensor:
+        """A name, an index or a weight vector (A,) → normalised weights (A,) float."""
+        A = len(self.appearance_names)
+        if isinstance(appearance, str):
+            if appearance not in self.appearance_names:
+                raise ValueError(f"appearance '{appearance}' is not one of {self.appearance_names}")
+            appearance = self.appearance_names.index(appearance)
+        if isinstance(appearance, int):
+            if not 0 <= appearance < A:
+                raise ValueError(f"appearance index {appearance} is out of range 0..{A - 1}")
+            return nn.functional.one_hot(torch.tensor(appearance), A).float()
+        w = torch.as_tensor(appearance, dtype=torch.float32)
+        if w.shape != (A,) or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"appearance weights must be {A} non-negative finite numbers with a positive sum, "
+                             f"got {w.tolist()}")
+        return w / w.sum()

@@ -1,0 +1,117 @@
+"""The canonical field of PAV (DESIGN §1.3–1.6), whole in one place.
+
+    φ = HashGrid(x_c)                                  canonical position, normalised to [0,1]³
+    (σ_raw, g) = MLP-D([φ, e])                         density logit and geometric features g
+    Δσ = MLP-O([Z^x, e])                               appearance-conditioned density offset (`full`)
+    σ = exp(σ_raw + Δσ)                                (truncated-gradient exp, as Instant-NGP)
+    rgb = sigmoid(MLP-C([Z^x, SH(d), g]))              colour from appearance, view direction, geometry
+
+e is the frame's expression; Z^x the appearance embedding looked up in the latent texture at the
+sample's UV (or a per-appearance global code for `no-lnf`, or nothing for `insta`).
+Conditioning vectors that are the same for many samples (e, Z for a whole frame) enter the first layer
+as a per-group bias computed once per group: W·[φ; e] = W_φ·φ + (W_e·e)[group].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .sh import spherical_harmonics
+
+
+@dataclass
+class FieldConfig:
+    hidden: int = 64
+    """width of MLP-D and MLP-C."""
+    density_layers: int = 2
+    """hidden layers of MLP-D."""
+    color_layers: int = 2
+    """hidden layers of MLP-C."""
+    offset_hidden: int = 32
+    """width of MLP-O."""
+    offset_layers: int = 1
+    """hidden layers of MLP-O."""
+    geo_features: int = 15
+    """geometric features passed from MLP-D to MLP-C."""
+    sh_degree: int = 4
+    """spherical-harmonics bands for the view direction (1..4; 4 = 16 functions)."""
+
+
+class FieldOutput(NamedTuple):
+    sigma: torch.Tensor
+    """(N,) final density σ = exp(σ_raw + Δσ)."""
+    rgb: torch.Tensor
+    """(N, 3) colour in [0, 1]."""
+    delta_sigma: torch.Tensor
+    """(N,) density offset Δσ (zeros without MLP-O)."""
+
+
+class TruncExp(torch.autograd.Function):
+    """exp(x) whose gradient uses exp(clamp(x, max=15)): no overflowing gradients early in training."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.exp(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * torch.exp(x.clamp(max=15.0))
+
+
+class ConditionedMLP(nn.Module):
+    """MLP on [x, c] where c is per-group: input (N, D_x), conditions (G, D_c), group (N,) → (N, D_out)."""
+
+    def __init__(self, d_x: int, d_c: int, hidden: int, layers: int, d_out: int):
+        super().__init__()
+        self.first = nn.Linear(d_x, hidden)
+        self.condition = nn.Linear(d_c, hidden, bias=False) if d_c else None
+        self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers - 1))
+        self.last = nn.Linear(hidden, d_out)
+
+    def forward(self, x: torch.Tensor, conditions: torch.Tensor | None = None,
+                group: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.first(x)
+        if self.condition is not None:
+            bias = self.condition(conditions)  # (G, hidden)
+            h = h + (bias[group] if group is not None else bias)
+        h = torch.relu(h)
+        for layer in self.hidden:
+            h = torch.relu(layer(h))
+        return self.last(h)
+
+
+class CanonicalField(nn.Module):
+    def __init__(self, cfg: FieldConfig, encoder: nn.Module, encoding_dim: int, n_expression: int,
+                 appearance_dim: int, use_offset: bool):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = encoder
+        self.mlp_d = ConditionedMLP(encoding_dim, n_expression, cfg.hidden, cfg.density_layers, 1 + cfg.geo_features)
+        self.mlp_o = ConditionedMLP(appearance_dim, n_expression, cfg.offset_hidden, cfg.offset_layers, 1) \
+            if use_offset else None
+        n_sh = cfg.sh_degree ** 2
+        self.mlp_c = ConditionedMLP(n_sh + cfg.geo_features + appearance_dim, 0, cfg.hidden, cfg.color_layers, 3)
+        if self.mlp_o is not None:  # start with no offset: Δσ = 0 until appearances need it
+            nn.init.zeros_(self.mlp_o.last.weight)
+            nn.init.zeros_(self.mlp_o.last.bias)
+
+    def forward(self, x01: torch.Tensor, directions: torch.Tensor, expression: torch.Tensor,
+                group: torch.Tensor, appearance: torch.Tensor | None) -> FieldOutput:
+        """x01 (N, 3) canonical positions in the unit cube; directions (N, 3) unit canonical view directions;
+        expression (G, E) per group; group (N,) int64 in [0, G); appearance (N, C) embeddings Z^x or None."""
+        h = self.mlp_d(self.encoder(x01), expression, group)
+        sigma_raw, geo = h[:, 0], h[:, 1:]
+        delta = torch.zeros_like(sigma_raw)
+        if self.mlp_o is not None:
+            # MLP-O([Z^x, e]): Z^x varies per sample, e per group
+            delta = self.mlp_o(appearance, expression, group)[:, 0]
+        color_in = [spherical_harmonics(directions, self.cfg.sh_degree), geo]
+        if appearance is not None:
+            color_in.append(appearance)
+        rgb = torch.sigmoid(self.mlp_c(torch.cat(color_in, dim=-1)))
+        return FieldOutput(TruncExp.apply(sigma_raw + delta), rgb, delta)

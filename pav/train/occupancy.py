@@ -1,0 +1,61 @@
+"""The canonical occupancy grid: which cells of the canonical box may hold density.
+
+- `shell_cells`: cells that can be reached at all: their centre lies within the shell (plus half a cell
+  diagonal) of the canonical mesh. Canonicalization keeps normal offsets, so a sample within the shell of a
+  frame's mesh lands within the shell of the canonical mesh.
+- `update_occupancy`: an exponential-max estimate of the density per reachable cell (Instant-NGP's rule:
+  d ← max(0.95·d, σ(random point in the cell))), evaluated under a random training expression and a
+  random appearance; a cell stays occupied while d ≥ `threshold`.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..geometry import closest_points
+from ..nerf.avatar import Avatar
+
+
+def cell_centres(G: int, aabb: torch.Tensor) -> torch.Tensor:
+    """(G³, 3) canonical-space centres of the grid cells, index order (x, y, z) with z fastest."""
+    c = (torch.arange(G, dtype=torch.float32) + 0.5) / G
+    x01 = torch.stack(torch.meshgrid(c, c, c, indexing="ij"), -1).reshape(-1, 3)
+    return aabb[0] + x01 * (aabb[1] - aabb[0])
+
+
+@torch.no_grad()
+def shell_cells(avatar: Avatar) -> torch.Tensor:
+    """(G, G, G) bool: cells within reach of the canonical shell."""
+    G, cfg = avatar.occupancy.shape[0], avatar.config
+    centres = cell_centres(G, avatar.aabb)
+    half_diag = 0.5 * float(((avatar.aabb[1] - avatar.aabb[0]) / G).norm())
+    d = closest_points(centres, avatar.canonical_vertices, avatar.head.faces).distance
+    return ((d <= cfg.shell_out + half_diag) & (d >= -cfg.shell_in - half_diag)).view(G, G, G)
+
+
+@torch.no_grad()
+def update_occupancy(avatar: Avatar, reachable: torch.Tensor, expressions: torch.Tensor, generator: torch.Generator,
+                     decay: float = 0.95, threshold: float = 1.0) -> float:
+    """Refresh `avatar.occupancy` in place; expressions (M, E) to draw from. Returns the occupied fraction
+    of the reachable cells."""
+    G = avatar.occupancy.shape[0]
+    cells = reachable.reshape(-1).nonzero()[:, 0]
+    ijk = torch.stack([cells // (G * G), (cells // G) % G, cells % G], -1).float()
+    x01 = (ijk + torch.rand(len(cells), 3, generator=generator)) / G
+    x_c = avatar.aabb[0] + x01 * (avatar.aabb[1] - avatar.aabb[0])
+    z = None
+    if avatar.codes is not None:
+        near = closest_points(x_c, avatar.canonical_vertices, avatar.head.faces)
+        uv = (near.bary[:, :, None] * avatar.face_uv[near.face_id]).sum(1)
+        appearance = torch.randint(len(avatar.appearance_names), (len(cells),), generator=generator)
+        z = avatar.codes.lookup(uv, appearance)
+    n_groups = min(16, len(expressions))
+    pick = torch.randint(len(expressions), (n_groups,), generator=generator)
+    group = torch.randint(n_groups, (len(cells),), generator=generator)
+    directions = torch.nn.functional.normalize(torch.randn(len(cells), 3, generator=generator), dim=-1)
+    sigma = avatar.field(x01, directions, expressions[pick], group, z).sigma
+    density = avatar.occupancy_density.view(-1)
+    density[cells] = torch.maximum(density[cells] * decay, sigma)
+    occupied = torch.zeros(G ** 3, dtype=torch.bool)
+    occupied[cells] = density[cells] >= threshold
+    avatar.occupancy.copy_(occupied.view(G, G, G))
+    return float(occupied[cells].float().mean())

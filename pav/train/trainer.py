@@ -1,0 +1,158 @@
+"""Training (DESIGN §1.8): λ_color·L2(rgb) + λ_depth·L1(termination depth − mesh depth) on the face region.
+
+`Trainer.step()` runs one optimisation step and returns `StepStats`; it knows nothing of GUIs or files, so
+the CLI, the viewer's background thread and tests all drive it the same way. `state_dict()` /
+`load_state_dict()` hold everything needed to resume (weights, optimiser, step, RNG, occupancy).
+
+Rays: each step draws `frames_per_step` training frames and `rays_per_step / frames_per_step` pixels
+from each, among the pixels whose ray enters the shell around that frame's tracked mesh (the others show
+the background exactly and carry no gradient). Per-frame meshes and shell intervals are computed once.
+"""
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+import torch
+
+from ..config import TrainConfig
+from ..data import FrameBatch
+from ..nerf.avatar import Avatar
+from ..nerf.sampling import ray_intervals
+from .occupancy import shell_cells, update_occupancy
+
+
+class StepStats(NamedTuple):
+    step: int
+    loss: float
+    psnr: float
+    """PSNR (dB) of this batch's rays."""
+    depth_l1: float
+    """mean |depth − mesh depth| (m) on the batch's face-region rays."""
+    seconds: float
+    """wall time of this step."""
+    samples: int
+    """samples that reached the field."""
+
+
+class FrameRays(NamedTuple):
+    """Per training frame, precomputed: the frame's mesh and, for its shell pixels, ray data."""
+
+    vertices: torch.Tensor  # (N, V, 3)
+    pixels: list            # N × (P_i,) flat pixel indices whose ray enters the shell
+    near: torch.Tensor      # (N, H·W)
+    far: torch.Tensor       # (N, H·W)
+    surface_t: torch.Tensor  # (N, H·W) ray distance of the bare mesh (inf off the mesh)
+
+
+def precompute_rays(avatar: Avatar, data: FrameBatch, progress=None) -> FrameRays:
+    cfg = avatar.config
+    with torch.no_grad():
+        vertices = avatar.deform(data.expression, data.pose, data.translation)
+    pixels, nears, fars, surf = [], [], [], []
+    for i in range(len(vertices)):
+        camera = data.camera(i)
+        iv = ray_intervals(vertices[i], avatar.head.faces, camera, cfg.shell_out, cfg.shell_in, cfg.max_chord)
+        _, dirs = camera.rays()
+        cos = dirs @ camera.c2w[:3, 2].float()
+        pixels.append(iv.hit.reshape(-1).nonzero()[:, 0])
+        nears.append(iv.near.reshape(-1))
+        fars.append(iv.far.reshape(-1))
+        surf.append((iv.surface_depth / cos).reshape(-1))
+        if progress:
+            progress(i + 1, len(vertices))
+    return FrameRays(vertices, pixels, torch.stack(nears), torch.stack(fars), torch.stack(surf))
+
+
+class Trainer:
+    def __init__(self, avatar: Avatar, data: FrameBatch, config: TrainConfig, progress=None):
+        if data.images is None:
+            raise ValueError("training needs frames with images (not the novel split)")
+        self.avatar, self.data, self.config = avatar, data, config
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.rays = precompute_rays(avatar, data, progress)
+        empty = [i for i, p in enumerate(self.rays.pixels) if len(p) == 0]
+        if len(empty) == len(self.rays.pixels):
+            raise ValueError("no training frame shows the head: check the cameras and head parameters")
+        self.usable = torch.tensor([i for i in range(len(self.rays.pixels)) if i not in set(empty)])
+        self.reachable = shell_cells(avatar)
+        avatar.occupancy.copy_(self.reachable)
+        offset = list(avatar.field.mlp_o.parameters()) if avatar.field.mlp_o is not None else []
+        offset_ids = {id(p) for p in offset}
+        main = [p for p in avatar.parameters() if id(p) not in offset_ids]
+        groups = [{"params": main, "lr": config.lr}] + ([{"params": offset, "lr": config.lr_offset}] if offset else [])
+        self.optimizer = torch.optim.Adam(groups, betas=config.betas, eps=1e-15)
+        self.step_count = 0
+        self.train_seconds = 0.0
+        H, W = data.height, data.width
+        self._origins = torch.stack([data.c2w[i, :3, 3] for i in range(len(data.c2w))])  # (N, 3)
+        self._pixel_dirs_cam = self._camera_space_directions(H, W)
+
+    def _camera_space_directions(self, H: int, W: int) -> torch.Tensor:
+        j = torch.arange(W, dtype=torch.float32) + 0.5
+        i = torch.arange(H, dtype=torch.float32) + 0.5
+        ii, jj = torch.meshgrid(i, j, indexing="ij")
+        return torch.stack([jj, ii], -1).reshape(-1, 2)  # pixel centres (H·W, 2)
+
+    def _directions(self, frame: int, pixels: torch.Tensor) -> torch.Tensor:
+        fx, fy, cx, cy = self.data.intrinsics[frame].tolist()
+        uv = self._pixel_dirs_cam[pixels]
+        d = torch.stack([(uv[:, 0] - cx) / fx, (uv[:, 1] - cy) / fy, torch.ones(len(pixels))], -1)
+        d = d @ self.data.c2w[frame, :3, :3].T
+        return d / d.norm(dim=-1, keepdim=True)
+
+    def sample_batch(self):
+        cfg, data, rays = self.config, self.data, self.rays
+        n_frames = min(cfg.frames_per_step, len(self.usable))
+        frames = self.usable[torch.randperm(len(self.usable), generator=self.generator)[:n_frames]]
+        per_frame = max(1, cfg.rays_per_step // n_frames)
+        pix, grp = [], []
+        for g, f in enumerate(frames.tolist()):
+            cand = rays.pixels[f]
+            pix.append(cand[torch.randint(len(cand), (per_frame,), generator=self.generator)])
+            grp.append(torch.full((per_frame,), g, dtype=torch.long))
+        return frames, torch.cat(pix), torch.cat(grp)
+
+    def step(self) -> StepStats:
+        start = time.perf_counter()
+        avatar, data, rays, cfg = self.avatar, self.data, self.rays, self.config
+        frames, pixels, group = self.sample_batch()
+        frame_of_ray = frames[group]
+        origins = self._origins[frame_of_ray]
+        dirs = torch.cat([self._directions(int(f), pixels[group == g]) for g, f in enumerate(frames.tolist())])
+        HW = data.height * data.width
+        gt = data.images.view(len(data.images), HW, 3)[frame_of_ray, pixels]
+        if data.backgrounds is not None:
+            background = data.backgrounds.view(len(data.backgrounds), HW, 3)[data.appearance[frame_of_ray], pixels]
+        else:
+            background = torch.ones(len(pixels), 3)
+        out = avatar.render_rays(origins, dirs, rays.near[frame_of_ray, pixels], rays.far[frame_of_ray, pixels],
+                                 group, rays.vertices[frames], data.expression[frames], data.appearance[frames],
+                                 background, jitter=True, generator=self.generator,
+                                 use_occupancy=self.step_count >= cfg.occupancy_warmup)
+        mse = ((out.rgb - gt) ** 2).mean()
+        face = data.face_masks.view(len(data.face_masks), HW)[frame_of_ray, pixels] > 0.5
+        surface_t = rays.surface_t[frame_of_ray, pixels]
+        face = face & torch.isfinite(surface_t)
+        depth_l1 = (out.depth[face] - surface_t[face]).abs().mean() if face.any() else out.depth.sum() * 0
+        loss = cfg.lambda_color * mse + cfg.lambda_depth * depth_l1
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step_count += 1
+        if self.step_count % cfg.occupancy_every == 0:
+            update_occupancy(avatar, self.reachable, data.expression, self.generator)
+        seconds = time.perf_counter() - start
+        self.train_seconds += seconds
+        psnr = float(-10 * torch.log10(mse.detach().clamp_min(1e-10)))
+        return StepStats(self.step_count, float(loss), psnr, float(depth_l1), seconds, out.n_field_samples)
+
+    def state_dict(self) -> dict:
+        return {"step": self.step_count, "train_seconds": self.train_seconds,
+                "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step_count = int(state["step"])
+        self.train_seconds = float(state["train_seconds"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
