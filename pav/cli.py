@@ -16,6 +16,7 @@ COMMANDS = {
     "check-data": ("pav.data.check", "validate a video collection and summarise it"),
     "train": ("pav.train.command", "train an avatar on a collection (resumable; Ctrl-C saves)"),
     "eval": ("pav.eval.command", "evaluate an avatar on a collection split (PSNR, SSIM, per appearance)"),
+    "render": ("pav.render_command", "render a clip of an avatar to mp4 (demo, collection video or timeline)"),
 }
 
 

@@ -39,6 +39,9 @@ class App:
         self.panel = Panel()
         self.frames = 0
         self.interacting = False
+        self.screenshot_path: Path | None = None
+        """set to a path to save the next drawn frame there (the panel's button, tests)."""
+        self.last_screenshot: np.ndarray | None = None
         self._shown_version = -1
         self._shown_height = 0
         self._init_window(size, scene.title)
@@ -131,16 +134,19 @@ class App:
         imgui.render()
         imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())
         if actions.screenshot:
-            path = Path(f"pav-screenshot-{time.strftime('%Y%m%d-%H%M%S')}.png")
-            self.screenshot(path)
-            self.status.message = f"saved {path}"
+            self.screenshot_path = Path(f"pav-screenshot-{time.strftime('%Y%m%d-%H%M%S')}.png")
+        if self.screenshot_path is not None:
+            self.last_screenshot = self.screenshot(self.screenshot_path)
+            self.status.message = f"saved {self.screenshot_path}"
+            self.screenshot_path = None
         glfw.swap_buffers(self.window)
         self.frames += 1
         dt = time.perf_counter() - start
         self.status.ui_fps = 0.9 * self.status.ui_fps + 0.1 / max(dt, 1e-4) if self.frames > 1 else 1 / max(dt, 1e-4)
 
     def screenshot(self, path: str | Path) -> np.ndarray:
-        """The whole window as uint8 (H, W, 3), written to `path` (call after drawing, before swap)."""
+        """The whole window as uint8 (H, W, 3), written to `path` (called after drawing, before the swap;
+        set `screenshot_path` to take one from outside the frame)."""
         w, h = glfw.get_framebuffer_size(self.window)
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
         data = GL.glReadPixels(0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)

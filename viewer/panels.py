@@ -11,7 +11,7 @@ from imgui_bundle import imgui
 
 from .state import VIEW_MODES, ViewerState
 
-PANEL_WIDTH = 340
+PANEL_WIDTH = 400
 
 
 @dataclass
@@ -43,6 +43,7 @@ class Panel:
         imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, height))
         flags = imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_resize | imgui.WindowFlags_.no_collapse
         imgui.begin("PAV", None, flags)
+        imgui.push_item_width(-140)  # leave room for the labels
         imgui.text(f"UI {status.ui_fps:5.1f} fps | render {status.render_ms:6.1f} ms @ {status.render_height}px")
         if status.message:
             imgui.text_wrapped(status.message)
@@ -50,6 +51,7 @@ class Panel:
         self._view(state)
         self._pose(state)
         self._expressions(state)
+        imgui.pop_item_width()
         imgui.end()
         return self.actions
 

@@ -49,4 +49,9 @@ def head_model_scene(model: HeadModel) -> Scene:
 
     lo, hi = model.v_template.min(0).values.numpy(), model.v_template.max(0).values.numpy()
     return Scene(f"head model: {model.name}", model.expression_names, model.joint_names, ["(head model)"],
-                 model.faces.numpy(), render, mesh, (lo + hi) / 2, float(2.6 * (hi - lo).max()))
+                 model.faces.numpy(), render, mesh, (lo + hi) / 2, framing_radius(hi - lo))
+
+
+def framing_radius(extent: np.ndarray, fov_deg: float = 20.0, margin: float = 1.3) -> float:
+    """Orbit distance at which a box of `extent` (3,) metres fills the view with some margin."""
+    return float(margin * 0.5 * extent.max() / np.tan(np.radians(fov_deg) / 2))

@@ -36,19 +36,12 @@ def parse_assignments(items: list[str], names: list[str], what: str, width: int)
     return out
 
 
-def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """Area-weighted unit vertex normals: vertices (V, 3), faces (F, 3) → (V, 3)."""
-    a, b, c = vertices[faces].unbind(1)
-    n = torch.linalg.cross(b - a, c - a)
-    acc = torch.zeros_like(vertices).index_add_(0, faces.reshape(-1), n.repeat_interleave(3, 0))
-    return acc / acc.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
 def shade(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, albedo=(0.80, 0.62, 0.52),
           mode: str = "rgb") -> np.ndarray:
     """Lambert + ambient rendering with a head-light on a grey background → uint8 (H, W, 3).
     mode "alpha" shows coverage (white on black), "depth" the camera depth (near bright, far dark)."""
     from ..geometry import interpolate, rasterize
+    from ..geometry.normals import vertex_normals
 
     raster = rasterize(vertices, faces, camera)
     covered = raster.face_id >= 0
@@ -71,14 +64,14 @@ def shade(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, albedo=(0
 
 def preview_image(model: HeadModel, expression: torch.Tensor | None, pose: torch.Tensor | None,
                   shape: torch.Tensor | None, size: int) -> np.ndarray:
-    """Front and side (yaw 60°) views side by side: uint8 (size, 2·size, 3)."""
+    """Front and side (yaw 90°) views side by side: uint8 (size, 2·size, 3)."""
     with torch.no_grad():
         vertices = model(shape=shape, expression=expression, pose=pose).vertices[0]
         rest = model.v_template
         center = (rest.min(0).values + rest.max(0).values) / 2
         extent = float((rest.max(0).values - rest.min(0).values).max())
         views = []
-        for yaw in (0.0, 60.0):
+        for yaw in (0.0, 90.0):
             c2w = orbit(center, radius=2.6 * extent, yaw_deg=yaw, pitch_deg=5.0).float()
             views.append(shade(vertices, model.faces, Camera.from_fov(c2w, 24.0, size, size)))
     return np.concatenate(views, axis=1)
