@@ -145,7 +145,7 @@ class Trainer:
         seconds = time.perf_counter() - start
         self.train_seconds += seconds
         psnr = float(-10 * torch.log10(mse.detach().clamp_min(1e-10)))
-        return StepStats(self.step_count, float(loss), psnr, float(depth_l1), seconds, out.n_field_samples)
+        return StepStats(self.step_count, float(loss.detach()), psnr, float(depth_l1.detach()), seconds, out.n_field_samples)
 
     def state_dict(self) -> dict:
         return {"step": self.step_count, "train_seconds": self.train_seconds,
