@@ -1,0 +1,165 @@
+"""pav.geometry closest points: exact against brute force, signed distance, gradients, fallback."""
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from pav.geometry import _backend, closest_on_faces, closest_points, icosphere, nearest_faces
+from pav.geometry.closest import closest_point_barycentrics, nearest_faces_reference
+
+HAVE_PCU = _backend.closest_point_backend()[0] == "pcu"
+
+
+def _random_bary(n, g, floor):
+    """(n, 3) random barycentrics, each ≥ floor / (3·floor + 3): inside the triangle, off its edges."""
+    w = torch.rand(n, 3, generator=g, dtype=torch.float64) + floor
+    return w / w.sum(1, keepdim=True)
+
+
+def _segment_closest(p, a, b):
+    t = (((p - a) * (b - a)).sum(-1) / ((b - a) ** 2).sum(-1)).clamp(0, 1)
+    return a + t[..., None] * (b - a)
+
+
+def _independent_closest(p, a, b, c):
+    """Closest point on a triangle by another route: the plane projection when it lies inside the
+    triangle, else the best of the three edge segments."""
+    n = torch.linalg.cross(b - a, c - a)
+    proj = p - (((p - a) * n).sum(-1) / (n * n).sum(-1))[..., None] * n
+    m = torch.stack([b - a, c - a], -1)  # (..., 3, 2): least squares for the in-plane coordinates
+    uv = torch.linalg.lstsq(m, (proj - a)[..., None]).solution[..., 0]
+    inside = (uv >= 0).all(-1) & (uv.sum(-1) <= 1)
+    cands = torch.stack([_segment_closest(p, a, b), _segment_closest(p, b, c), _segment_closest(p, c, a)], -2)
+    best = cands[torch.arange(len(p)), ((cands - p[:, None]) ** 2).sum(-1).argmin(-1)]
+    return torch.where(inside[:, None], proj, best)
+
+
+def test_point_triangle_matches_an_independent_formulation():
+    g = torch.Generator().manual_seed(0)
+    n = 20000
+    a, b, c = torch.randn(3, n, 3, generator=g, dtype=torch.float64)
+    c[: n // 4] = a[: n // 4] + 0.01 * (b[: n // 4] - a[: n // 4]) + 1e-3 * c[: n // 4]  # thin slivers
+    p = 2 * torch.randn(n, 3, generator=g, dtype=torch.float64)
+    bary = closest_point_barycentrics(p, a, b, c)
+    assert (bary >= -1e-12).all() and torch.allclose(bary.sum(-1), torch.ones(n, dtype=torch.float64))
+    x = bary[:, :1] * a + bary[:, 1:2] * b + bary[:, 2:] * c
+    torch.testing.assert_close(x, _independent_closest(p, a, b, c), rtol=0, atol=1e-9)
+
+
+def _meshes():
+    v, f = icosphere(2, 0.1)
+    g = torch.Generator().manual_seed(1)
+    soup = torch.randn(150, 3, 3, generator=g, dtype=torch.float64) * 0.05 + torch.randn(150, 1, 3, generator=g,
+                                                                                         dtype=torch.float64) * 0.1
+    return [(v, f), (soup.reshape(-1, 3), torch.arange(450).reshape(150, 3))]
+
+
+def _all_distances(points, v, f):
+    tri = v[f]
+    bary = closest_point_barycentrics(points[:, None], tri[None, :, 0], tri[None, :, 1], tri[None, :, 2])
+    x = (bary[..., None] * tri[None]).sum(-2)
+    return (points[:, None] - x).norm(dim=-1)  # (N, F)
+
+
+@pytest.mark.parametrize("backend", ["auto", "torch"] + (["pcu"] if HAVE_PCU else []))
+@pytest.mark.parametrize("mesh", [0, 1])
+def test_matches_brute_force(backend, mesh):
+    v, f = _meshes()[mesh]
+    g = torch.Generator().manual_seed(2)
+    p = torch.randn(1000, 3, generator=g, dtype=torch.float64) * 0.08
+    out = closest_points(p, v, f, backend=backend)
+    d = _all_distances(p, v, f)
+    best2 = d.topk(2, dim=1, largest=False).values
+    torch.testing.assert_close(out.distance.abs(), best2[:, 0], rtol=0, atol=1e-12)
+    clear = best2[:, 1] - best2[:, 0] > 1e-6
+    assert clear.float().mean() > 0.5
+    assert torch.equal(out.face_id[clear], d.argmin(1)[clear])
+    torch.testing.assert_close((out.points - p).norm(dim=1), out.distance.abs(), rtol=0, atol=1e-12)
+    x = (out.bary[:, :, None] * v[f[out.face_id]]).sum(1)
+    torch.testing.assert_close(x, out.points, rtol=0, atol=1e-12)
+
+
+def test_torch_search_equals_the_plain_reference_exactly():
+    v, f = _meshes()[1]
+    p = torch.randn(800, 3, dtype=torch.float64) * 0.1
+    assert torch.equal(nearest_faces(p, v, f, backend="torch"), nearest_faces_reference(p, v, f))
+
+
+def test_signed_distance_on_a_sphere():
+    v, f = icosphere(3, 0.1)
+    g = torch.Generator().manual_seed(3)
+    u = torch.nn.functional.normalize(torch.randn(3000, 3, generator=g, dtype=torch.float64), dim=-1)
+    rho = torch.rand(3000, 1, generator=g, dtype=torch.float64) * 0.2
+    out = closest_points(u * rho, v, f)
+    a, b, c = v[f].unbind(1)
+    r_in = (torch.nn.functional.normalize(torch.linalg.cross(b - a, c - a), dim=-1) * a).sum(-1).min()  # inradius
+    inside, outside = rho[:, 0] < r_in - 1e-6, rho[:, 0] > 0.1 + 1e-6
+    assert (out.distance[inside] < 0).all() and (out.distance[outside] > 0).all()
+    assert (out.distance[outside] <= rho[outside, 0] - r_in + 1e-12).all()
+    assert (out.distance[inside] >= rho[inside, 0] - 0.1 - 1e-12).all()
+
+
+def test_points_on_the_surface():
+    v, f = icosphere(2, 0.1)
+    g = torch.Generator().manual_seed(4)
+    fid = torch.randint(0, len(f), (500,), generator=g)
+    bary = _random_bary(500, g, floor=0.5)
+    p = (bary[:, :, None] * v[f[fid]]).sum(1)
+    out = closest_points(p, v, f)
+    assert out.distance.abs().max() < 1e-15
+    torch.testing.assert_close(out.points, p, rtol=0, atol=1e-15)
+    interior = bary.min(1).values > 1e-3
+    assert torch.equal(out.face_id[interior], fid[interior])
+    torch.testing.assert_close(out.bary[interior], bary[interior], rtol=0, atol=1e-12)
+
+
+def test_gradients_match_finite_differences():
+    v, f = icosphere(1, 0.1)
+    g = torch.Generator().manual_seed(5)
+    p = torch.randn(40, 3, generator=g, dtype=torch.float64) * 0.09
+    fid = nearest_faces(p, v, f)
+    pp, vv = p.clone().requires_grad_(True), v.clone().requires_grad_(True)
+
+    def fn(x, y):
+        out = closest_on_faces(x, y, f, fid)
+        return out.points, out.bary, out.distance
+
+    assert torch.autograd.gradcheck(fn, (pp, vv))
+    assert torch.autograd.gradcheck(lambda x: closest_points(x, v, f).distance, (pp,))
+
+
+def test_fallback_warns_once_and_stays_exact(monkeypatch):
+    monkeypatch.setattr(_backend, "_probe", {"module": None, "reason": "ImportError: simulated"})
+    v, f = _meshes()[0]
+    p = torch.randn(300, 3, dtype=torch.float64) * 0.1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a = closest_points(p, v, f)
+        closest_points(p, v, f)
+    msgs = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(msgs) == 1 and "pip install point-cloud-utils" in msgs[0]
+    assert torch.equal(a.face_id, nearest_faces_reference(p, v, f))
+    with pytest.raises(RuntimeError, match="simulated"):
+        nearest_faces(p, v, f, backend="pcu")
+
+
+def test_empty_and_bad_shapes():
+    v, f = icosphere(0)
+    out = closest_points(torch.zeros(0, 3, dtype=torch.float64), v, f)
+    assert out.face_id.shape == (0,) and out.points.shape == (0, 3)
+    with pytest.raises(ValueError, match=r"\(5, 2\)"):
+        closest_points(torch.zeros(5, 2), v, f)
+    with pytest.raises(ValueError, match=r"\(20, 4\)"):
+        closest_points(torch.zeros(5, 3), v, torch.zeros(20, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="backend"):
+        closest_points(torch.zeros(5, 3), v, f, backend="gpu")
+
+
+def test_the_accelerator_is_imported_lazily():
+    code = "import sys, pav.geometry; print('point_cloud_utils' in sys.modules)"
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
+    assert out.strip() == "False"
