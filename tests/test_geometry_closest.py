@@ -163,3 +163,18 @@ def test_the_accelerator_is_imported_lazily():
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
     assert out.strip() == "False"
+
+
+def test_closest_points_fast_equals_the_differentiable_path():
+    from pav.geometry import closest_points, closest_points_fast, head_like_mesh
+
+    v, f = head_like_mesh(40, 20)
+    v = v.float()
+    g = torch.Generator().manual_seed(5)
+    x = v[torch.randint(len(v), (3000,), generator=g)] + 0.01 * torch.randn(3000, 3, generator=g)
+    fast, ref = closest_points_fast(x, v, f), closest_points(x, v, f)
+    torch.testing.assert_close(fast.distance, ref.distance, atol=1e-6, rtol=0)
+    torch.testing.assert_close(fast.points, ref.points, atol=1e-6, rtol=0)
+    same = fast.face_id == ref.face_id  # where the search agrees, the barycentrics do too
+    assert same.float().mean() > 0.9
+    torch.testing.assert_close(fast.bary[same], ref.bary[same], atol=1e-5, rtol=0)

@@ -9,10 +9,10 @@ Conventions and measured speeds: docs/geometry.md. Optional accelerator probing:
 """
 from .canonical import (Canonicalized, FaceMaps, canonicalize, face_maps, map_directions, map_points,
                         triangle_frames)
-from .closest import ClosestPoints, closest_on_faces, closest_points, nearest_faces
+from .closest import ClosestPoints, closest_on_faces, closest_points, closest_points_fast, nearest_faces
 from .meshes import head_like_mesh, icosphere
 from .raster import Rasterized, interpolate, pixel_barycentrics, project, rasterize
 
 __all__ = ["Canonicalized", "ClosestPoints", "FaceMaps", "Rasterized", "canonicalize", "closest_on_faces",
-           "closest_points", "face_maps", "head_like_mesh", "icosphere", "interpolate", "map_directions",
+           "closest_points", "closest_points_fast", "face_maps", "head_like_mesh", "icosphere", "interpolate", "map_directions",
            "map_points", "nearest_faces", "pixel_barycentrics", "project", "rasterize", "triangle_frames"]

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["closest_point_backend", "pcu_nearest_faces", "warn_fallback_once"]
+__all__ = ["closest_point_backend", "pcu_closest", "pcu_nearest_faces", "warn_fallback_once"]
 
 _probe: dict = {}
 
@@ -39,6 +39,19 @@ def warn_fallback_once() -> None:
         warnings.warn("pav.geometry: point-cloud-utils is unavailable (" + str(_probe.get("reason"))
                       + "); using the exact but much slower pure-torch nearest-triangle search. "
                       "Fix: pip install point-cloud-utils", RuntimeWarning, stacklevel=3)
+
+
+def pcu_closest(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray):
+    """(distance (N,) unsigned, face id (N,) int64, barycentrics (N, 3)) by point-cloud-utils' AABB tree,
+    in float64."""
+    pcu = _pcu()
+    if pcu is None:
+        raise RuntimeError(f"point-cloud-utils is unavailable: {_probe['reason']}")
+    p = np.ascontiguousarray(points, dtype=np.float64)
+    v = np.ascontiguousarray(vertices, dtype=np.float64)
+    f = np.ascontiguousarray(faces, dtype=np.int32)
+    distance, face_id, bary = pcu.closest_points_on_mesh(p, v, f)
+    return np.asarray(distance), np.asarray(face_id, dtype=np.int64), np.asarray(bary)
 
 
 def pcu_nearest_faces(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

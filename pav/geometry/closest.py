@@ -185,3 +185,21 @@ def closest_points(points: torch.Tensor, vertices: torch.Tensor, faces: torch.Te
     nearest triangle held fixed. See the module docstring for the sign and `nearest_faces` for backend."""
     face_id = nearest_faces(points, vertices, faces, backend=backend)
     return closest_on_faces(points, vertices, faces, face_id)
+
+
+@torch.no_grad()
+def closest_points_fast(points: torch.Tensor, vertices: torch.Tensor, faces: torch.Tensor) -> ClosestPoints:
+    """`closest_points` without gradients, for rendering: with point-cloud-utils the BVH's own closest
+    point and barycentrics are used as they are (no torch recompute); the distance gets the sign of the
+    height above the chosen face's plane, as in `closest_on_faces`. Without it, `closest_points`."""
+    _check(points, vertices, faces)
+    if len(points) == 0 or _backend.closest_point_backend()[0] != "pcu":
+        return closest_points(points, vertices, faces)
+    dist, fid, bary = _backend.pcu_closest(points.cpu().numpy(), vertices.cpu().numpy(), faces.cpu().numpy())
+    face_id = torch.from_numpy(fid)
+    bary = torch.from_numpy(bary).to(points.dtype)
+    a, b, c = vertices[faces[face_id].long()].unbind(1)
+    x = bary[:, 0:1] * a + bary[:, 1:2] * b + bary[:, 2:3] * c
+    plane = _dot(points - a, torch.linalg.cross(b - a, c - a))
+    sign = torch.where(plane >= 0, 1.0, -1.0).to(points.dtype)
+    return ClosestPoints(face_id, x, bary, sign * torch.from_numpy(dist).to(points.dtype))

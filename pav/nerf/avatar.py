@@ -20,7 +20,7 @@ from torch import nn
 
 from ..camera import Camera
 from ..config import ModelConfig
-from ..geometry import closest_on_faces, face_maps, map_directions, map_points, nearest_faces
+from ..geometry import closest_points_fast, face_maps, map_directions, map_points
 from ..head import HeadModel
 from .field import CanonicalField
 from .hashgrid import HashGrid
@@ -123,10 +123,9 @@ class Avatar(nn.Module):
         with torch.no_grad():
             for g in group.unique().tolist():
                 rows = (sample_group == g).nonzero()[:, 0]
-                face = nearest_faces(x[rows], vertices[g], self.head.faces)
-                near_pt = closest_on_faces(x[rows], vertices[g], self.head.faces, face)
+                near_pt = closest_points_fast(x[rows], vertices[g], self.head.faces)
                 inside = (near_pt.distance <= cfg.shell_out) & (near_pt.distance >= -cfg.shell_in)
-                rows, face, bary = rows[inside], face[inside], near_pt.bary[inside]
+                rows, face, bary = rows[inside], near_pt.face_id[inside], near_pt.bary[inside]
                 maps = face_maps(vertices[g], self.canonical_vertices, self.head.faces)
                 p01 = self.to_unit_cube(map_points(maps, x[rows], face))
                 if use_occupancy:

@@ -24,12 +24,24 @@ def cell_centres(G: int, aabb: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def shell_cells(avatar: Avatar) -> torch.Tensor:
-    """(G, G, G) bool: cells within reach of the canonical shell."""
+    """(G, G, G) bool: cells within reach of the canonical shell. Cells whose nearest VERTEX is farther
+    than the reach plus the longest edge cannot be reached (the surface is at least that far) and skip
+    the exact query, which is slowest deep inside the head."""
+    from scipy.spatial import cKDTree
+
     G, cfg = avatar.occupancy.shape[0], avatar.config
+    vertices, faces = avatar.canonical_vertices, avatar.head.faces
     centres = cell_centres(G, avatar.aabb)
     half_diag = 0.5 * float(((avatar.aabb[1] - avatar.aabb[0]) / G).norm())
-    d = closest_points(centres, avatar.canonical_vertices, avatar.head.faces).distance
-    return ((d <= cfg.shell_out + half_diag) & (d >= -cfg.shell_in - half_diag)).view(G, G, G)
+    reach = max(cfg.shell_out, cfg.shell_in) + half_diag
+    longest_edge = float((vertices[faces] - vertices[faces.roll(1, 1)]).norm(dim=-1).max())
+    to_vertex, _ = cKDTree(vertices.numpy()).query(centres.numpy())
+    candidates = torch.from_numpy(to_vertex - longest_edge <= reach).nonzero()[:, 0]
+    d = closest_points(centres[candidates], vertices, faces).distance
+    near = (d <= cfg.shell_out + half_diag) & (d >= -cfg.shell_in - half_diag)
+    cells = torch.zeros(G ** 3, dtype=torch.bool)
+    cells[candidates[near]] = True
+    return cells.view(G, G, G)
 
 
 @torch.no_grad()
