@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -17,16 +18,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+DEMO_AVATAR = Path(__file__).resolve().parent / "assets" / "demo" / "avatar.pav"
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     import pav
-    from viewer.scenes import head_model_scene
+    from viewer.scenes import avatar_scene, head_model_scene
 
     try:
-        if args.checkpoint or args.train:
-            raise ValueError("avatars (--checkpoint/--train) are not available in this build yet; "
-                             "run without arguments to explore the head model")
-        scene = head_model_scene(pav.load_head_model(args.head_model))
+        if args.train:
+            raise ValueError("--train (training inside the app) is not available in this build yet; "
+                             "train with `python -m pav train DATA --out CKPT`, then open CKPT")
+        checkpoint = Path(args.checkpoint) if args.checkpoint else (DEMO_AVATAR if DEMO_AVATAR.exists() else None)
+        if checkpoint is not None:
+            head = args.head_model if args.head_model != "default" else None
+            scene = avatar_scene(pav.load_avatar(checkpoint, head))
+        else:
+            scene = head_model_scene(pav.load_head_model(args.head_model))
         from viewer.app import App
 
         App(scene, size=tuple(args.size)).run()

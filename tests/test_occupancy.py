@@ -29,3 +29,36 @@ def test_update_keeps_dense_cells_and_drops_empty_ones(toy_head):
     for _ in range(80):  # 55 · 0.95^80 ≈ 0.9 < 1
         frac = update_occupancy(avatar, reachable, torch.zeros(3, 2), g)
     assert frac == 0.0 and not avatar.occupancy.any()
+
+
+def test_vertex_extents_follow_the_occupied_cells(toy_head):
+    import dataclasses
+
+    from pav.nerf.avatar import Avatar
+    from pav.train.occupancy import vertex_extents
+    from test_avatar import small_config
+
+    cfg = dataclasses.replace(small_config(), occupancy_resolution=40)  # 7 mm cells: finer than the shell
+    avatar = Avatar(cfg, toy_head, torch.zeros(2), ["a"])
+    assert torch.allclose(vertex_extents(avatar), torch.full((toy_head.n_vertices,), avatar.config.shell_out))
+    G = avatar.occupancy.shape[0]
+    cell = float(((avatar.aabb[1] - avatar.aabb[0]) / G).max())
+    avatar.occupancy.zero_()
+    ijk = (avatar.to_unit_cube(avatar.canonical_vertices) * G).long()
+    avatar.occupancy[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = True  # only the cells the surface passes through
+    ext = vertex_extents(avatar)
+    assert float(ext.min()) >= cell - 1e-6 and float(ext.max()) <= cell * (1 + 3 ** 0.5) + 1e-6
+
+
+def test_per_vertex_shell_equals_scalar_shell_when_uniform(toy_head):
+    from pav.camera import Camera, orbit
+    from pav.nerf.sampling import ray_intervals
+
+    cam = Camera.from_fov(orbit([0, 0, 0], 0.5, 10, 0).float(), 30, 24, 24)
+    v, f = toy_head.v_template, toy_head.faces
+    a = ray_intervals(v, f, cam, 0.02, 0.01, 0.05)
+    b = ray_intervals(v, f, cam, torch.full((len(v),), 0.02), 0.01, 0.05)
+    assert torch.equal(a.near, b.near) and torch.equal(a.far, b.far)
+    c = ray_intervals(v, f, cam, 0.005, 0.01, 0.05)  # a thinner shell starts later on every hit ray
+    both = a.hit & c.hit
+    assert bool((c.near[both] >= a.near[both] - 1e-6).all()) and int(c.hit.sum()) < int(a.hit.sum())

@@ -52,6 +52,37 @@ def head_model_scene(model: HeadModel) -> Scene:
                  model.faces.numpy(), render, mesh, (lo + hi) / 2, framing_radius(hi - lo))
 
 
+def avatar_scene(avatar, background=(1.0, 1.0, 1.0)) -> Scene:
+    """A trained avatar, rendered volumetrically; the overlay shows its tracked head mesh."""
+
+    def mesh(expression, pose) -> np.ndarray:
+        with torch.no_grad():
+            return avatar.deform(torch.as_tensor(expression, dtype=torch.float32)[None],
+                                 torch.as_tensor(pose, dtype=torch.float32)[None])[0].numpy()
+
+    def render(request: RenderRequest, cancelled) -> np.ndarray | None:
+        out = avatar.render(request.camera, torch.as_tensor(request.expression), torch.as_tensor(request.pose),
+                            torch.as_tensor(request.appearance), background=background, cancelled=cancelled)
+        if out is None:
+            return None
+        if request.mode == "alpha":
+            image = out.alpha[..., None].expand(-1, -1, 3)
+        elif request.mode == "depth":
+            hit = out.alpha > 0.5
+            z = out.depth[hit]
+            lo, hi = (float(z.min()), float(z.max())) if len(z) else (0.0, 1.0)
+            image = torch.where(hit, 1.0 - 0.8 * (out.depth - lo) / max(hi - lo, 1e-6), 0.0)[..., None].expand(-1, -1, 3)
+        else:
+            image = out.rgb
+        return (image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+
+    v = avatar.canonical_vertices.numpy()
+    lo, hi = v.min(0), v.max(0)
+    return Scene(f"avatar ({len(avatar.appearance_names)} appearances)", avatar.head.expression_names,
+                 avatar.head.joint_names, avatar.appearance_names, avatar.head.faces.numpy(), render, mesh,
+                 (lo + hi) / 2, framing_radius(hi - lo))
+
+
 def framing_radius(extent: np.ndarray, fov_deg: float = 20.0, margin: float = 1.3) -> float:
     """Orbit distance at which a box of `extent` (3,) metres fills the view with some margin."""
     return float(margin * 0.5 * extent.max() / np.tan(np.radians(fov_deg) / 2))

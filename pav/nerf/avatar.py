@@ -69,6 +69,7 @@ class Avatar(nn.Module):
         G = config.occupancy_resolution
         self.register_buffer("occupancy", torch.ones(G, G, G, dtype=torch.bool))
         self.register_buffer("occupancy_density", torch.zeros(G, G, G))
+        self.register_buffer("vertex_extent", torch.full((head.n_vertices,), config.shell_out))
         self.codes = None
         if config.variant in ("full", "no-offset"):
             self.codes = LatentTextures(len(appearance_names), config.texture_channels, config.texture_resolution)
@@ -105,7 +106,7 @@ class Avatar(nn.Module):
     def render_rays(self, origins: torch.Tensor, directions: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
                     group: torch.Tensor, vertices: torch.Tensor, expression: torch.Tensor, appearance: torch.Tensor,
                     background: torch.Tensor, jitter: bool = False, generator: torch.Generator | None = None,
-                    use_occupancy: bool = True) -> RayOutput:
+                    use_occupancy: bool = True, samples_per_ray: int | None = None) -> RayOutput:
         """Render R rays that belong to G frames.
 
         origins, directions (R, 3) (unit directions); near, far (R,) sampling interval; group (R,) int64
@@ -114,7 +115,7 @@ class Avatar(nn.Module):
         background (R, 3) or (3,).
         """
         cfg = self.config
-        R, K = origins.shape[0], cfg.samples_per_ray
+        R, K = origins.shape[0], samples_per_ray or cfg.samples_per_ray
         samples = stratified_samples(near, far, K, generator=generator, jitter=jitter)
         x = (origins[:, None] + samples.t[..., None] * directions[:, None]).reshape(-1, 3)
         d = directions[:, None].expand(R, K, 3).reshape(-1, 3)
@@ -154,9 +155,11 @@ class Avatar(nn.Module):
     @torch.no_grad()
     def render(self, camera: Camera, expression: torch.Tensor, pose: torch.Tensor, appearance,
                translation: torch.Tensor | None = None, background=(1.0, 1.0, 1.0), chunk: int = 4096,
-               cancelled: Callable[[], bool] | None = None) -> RenderOutput | None:
+               cancelled: Callable[[], bool] | None = None, samples_per_ray: int | None = None) -> RenderOutput | None:
         """Render a whole image. expression (E,), pose (J, 3), translation (3,) or None; appearance: a name,
         an index, or (A,) weights over appearances (blending); background (3,) colour or (H, W, 3) image.
+        samples_per_ray overrides the config's (fewer for fast previews). Rays start where the avatar's
+        density can begin (`vertex_extent` above each vertex of the posed mesh).
         Returns None if `cancelled()` turns True."""
         weights = self.appearance_weights(appearance)
         expression = torch.as_tensor(expression, dtype=torch.float32).reshape(1, -1)
@@ -165,7 +168,7 @@ class Avatar(nn.Module):
             translation = torch.as_tensor(translation, dtype=torch.float32).reshape(1, 3)
         vertices = self.deform(expression, pose, translation)
         cfg = self.config
-        iv = ray_intervals(vertices[0], self.head.faces, camera, cfg.shell_out, cfg.shell_in, cfg.max_chord)
+        iv = ray_intervals(vertices[0], self.head.faces, camera, self.vertex_extent, cfg.shell_in, cfg.max_chord)
         origins, dirs = camera.rays()
         H, W = camera.height, camera.width
         bg = torch.as_tensor(background, dtype=torch.float32)
@@ -182,7 +185,7 @@ class Avatar(nn.Module):
             idx = hits[start:start + chunk]
             out = self.render_rays(origins.reshape(-1, 3)[idx], dirs.reshape(-1, 3)[idx], iv.near.reshape(-1)[idx],
                                    iv.far.reshape(-1)[idx], torch.zeros(len(idx), dtype=torch.long), vertices,
-                                   expression, weights, bg[idx])
+                                   expression, weights, bg[idx], samples_per_ray=samples_per_ray)
             rgb[idx], alpha[idx], depth[idx] = out.rgb, out.alpha, out.depth * cos[idx]
         return RenderOutput(rgb.view(H, W, 3), alpha.view(H, W), depth.view(H, W))
 

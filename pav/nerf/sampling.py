@@ -3,7 +3,10 @@
 Density may exist only within `shell_out` in front of the tracked surface (hair, beards) and `shell_in`
 behind it (DESIGN §1.2). So per pixel:
 - rasterize the mesh inflated by `shell_out` along its vertex normals → where the ray enters the shell
-  (`near`), and which rays can see anything at all (`hit`);
+  (`near`), and which rays can see anything at all (`hit`). `shell_out` may be one distance or one per
+  vertex: a trained avatar knows how far its density actually extends above each vertex (hair above the
+  scalp, almost nothing above bare skin; `pav.train.occupancy.vertex_extents`), which makes the
+  intervals, and so the work per ray, several times shorter;
 - rasterize the bare mesh → the surface depth; the ray ends `shell_in` behind it (`far`); rays that only
   graze the shell (silhouette hair) end `max_chord` after entering it.
 Distances are along the unit ray direction (t), converted from camera z by t = z / (d · forward).
@@ -32,11 +35,13 @@ class RayIntervals(NamedTuple):
     """(H, W) int64 visible face of the bare mesh (−1 on background)."""
 
 
-def ray_intervals(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, shell_out: float,
+def ray_intervals(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, shell_out: float | torch.Tensor,
                   shell_in: float, max_chord: float) -> RayIntervals:
-    """vertices (V, 3) of the frame's deformed mesh, faces (F, 3) → per-pixel sampling intervals."""
+    """vertices (V, 3) of the frame's deformed mesh, faces (F, 3), shell_out a distance or (V,) per-vertex
+    distances → per-pixel sampling intervals."""
     with torch.no_grad():
-        inflated = vertices + shell_out * vertex_normals(vertices, faces)
+        offset = shell_out[:, None] if torch.is_tensor(shell_out) else shell_out
+        inflated = vertices + offset * vertex_normals(vertices, faces)
         outer = rasterize(inflated, faces, camera)
         bare = rasterize(vertices, faces, camera)
         _, dirs = camera.rays(vertices.dtype)

@@ -71,3 +71,21 @@ def update_occupancy(avatar: Avatar, reachable: torch.Tensor, expressions: torch
     occupied[cells] = density[cells] >= threshold
     avatar.occupancy.copy_(occupied.view(G, G, G))
     return float(occupied[cells].float().mean())
+
+
+@torch.no_grad()
+def vertex_extents(avatar: Avatar, steps: int = 24) -> torch.Tensor:
+    """(V,) how far above each canonical vertex (along its normal) occupied cells reach, plus one cell
+    of margin, at most `shell_out`. Canonicalization keeps normal offsets, so this bounds the density
+    above the posed mesh too (rays start there: `Avatar.render`)."""
+    from ..geometry.normals import vertex_normals
+
+    cfg, G = avatar.config, avatar.occupancy.shape[0]
+    v = avatar.canonical_vertices
+    n = vertex_normals(v, avatar.head.faces)
+    h = torch.linspace(0.0, cfg.shell_out, steps)
+    points = v[:, None] + h[None, :, None] * n[:, None]  # (V, S, 3)
+    occupied = avatar.occupied(avatar.to_unit_cube(points.reshape(-1, 3))).view(len(v), steps)
+    highest = torch.where(occupied, h, torch.zeros(())).max(1).values
+    cell = float(((avatar.aabb[1] - avatar.aabb[0]) / G).max())
+    return (highest + cell).clamp(max=cfg.shell_out)

@@ -19,7 +19,7 @@ from ..config import TrainConfig
 from ..data import FrameBatch
 from ..nerf.avatar import Avatar
 from ..nerf.sampling import ray_intervals
-from .occupancy import shell_cells, update_occupancy
+from .occupancy import shell_cells, update_occupancy, vertex_extents
 
 
 class StepStats(NamedTuple):
@@ -142,6 +142,8 @@ class Trainer:
         self.step_count += 1
         if self.step_count % cfg.occupancy_every == 0:
             update_occupancy(avatar, self.reachable, data.expression, self.generator)
+            if self.step_count >= cfg.occupancy_warmup:  # where rendering starts its rays
+                avatar.vertex_extent.copy_(vertex_extents(avatar))
         seconds = time.perf_counter() - start
         self.train_seconds += seconds
         psnr = float(-10 * torch.log10(mse.detach().clamp_min(1e-10)))
