@@ -14,6 +14,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint", help="avatar checkpoint to open (default: the bundled demo avatar)")
     p.add_argument("--train", metavar="DATA", help="train on a collection in the background while viewing")
     p.add_argument("--head-model", default="default", help="'default' or a FLAME generic_model.pkl")
+    p.add_argument("--play", metavar="DATA/APPEARANCE", help="load a tracked video of a collection for playback")
     p.add_argument("--size", type=int, nargs=2, default=(1280, 800), metavar=("W", "H"), help="window size")
     return p.parse_args(argv)
 
@@ -36,6 +37,12 @@ def main(argv=None) -> int:
             scene = avatar_scene(pav.load_avatar(checkpoint, head))
         else:
             scene = head_model_scene(pav.load_head_model(args.head_model))
+        if args.play:
+            from pav.data import read_collection
+            from viewer.scenes import collection_sequence
+
+            play = Path(args.play)
+            scene.sequence = collection_sequence(read_collection(play.parent), play.name)
         from viewer.app import App
 
         App(scene, size=tuple(args.size)).run()

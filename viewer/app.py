@@ -25,6 +25,7 @@ from .panels import PANEL_WIDTH, Panel, PanelStatus
 from .scenes import Scene
 from .scheduler import RenderScheduler
 from .state import ViewerSettings, ViewerState
+from .timeline import ExportJob, Player, Recorder, snapshot
 
 
 class App:
@@ -39,6 +40,9 @@ class App:
         self.panel = Panel()
         self.frames = 0
         self.interacting = False
+        self.recorder = Recorder()
+        self.player = Player(scene.sequence) if scene.sequence else None
+        self.export_job: ExportJob | None = None
         self.screenshot_path: Path | None = None
         """set to a path to save the next drawn frame there (the panel's button, tests)."""
         self.last_screenshot: np.ndarray | None = None
@@ -108,6 +112,7 @@ class App:
         actions = self.panel.draw(self.state, self.status, height)
         if actions.reset_camera:
             self.reset_camera()
+        self._animation(actions)
         self._handle_mouse()
         if self.on_frame:
             self.on_frame(self)
@@ -143,6 +148,46 @@ class App:
         self.frames += 1
         dt = time.perf_counter() - start
         self.status.ui_fps = 0.9 * self.status.ui_fps + 0.1 / max(dt, 1e-4) if self.frames > 1 else 1 / max(dt, 1e-4)
+
+    def _animation(self, actions) -> None:
+        now = time.perf_counter()
+        if actions.toggle_recording and self.recorder.recording:
+            self.recorder.stop()
+        elif actions.toggle_recording:
+            self.recorder.start(now)
+        if self.player is not None:
+            if actions.toggle_playing and self.player.playing:
+                self.player.pause()
+            elif actions.toggle_playing:
+                self.player.play(now)
+            if actions.seek is not None:
+                self.player.seek(actions.seek, self.state)
+            self.player.tick(self.state, now)
+        self.recorder.tick(self.state, now)
+        if actions.export:
+            self.start_export(Path(f"pav-clip-{time.strftime('%Y%m%d-%H%M%S')}.mp4"), self.panel.export_size,
+                              self.panel.export_orbit)
+        job = self.export_job
+        if job is not None and job.done:
+            self.status.message = f"export failed: {job.error}" if job.error else f"exported {job.path} ({job.written} frames)"
+            self.export_job = None
+        s = self.status
+        s.recording, s.recorded_frames = self.recorder.recording, len(self.recorder.frames)
+        s.sequence_frames = len(self.player.frames) if self.player else 0
+        s.sequence_index, s.playing = (self.player.index, self.player.playing) if self.player else (0, False)
+        s.can_export = self.scene.export is not None
+        s.export_progress = self.export_job.progress if self.export_job else None
+
+    def start_export(self, path: Path, size: int, orbit_degrees: float = 0.0) -> ExportJob:
+        """Export the recording, else the loaded video, else a 2-second still of the current state."""
+        if self.scene.export is None:
+            raise RuntimeError("this scene cannot export (no avatar)")
+        current = snapshot(self.state)
+        frames = self.recorder.frames or (self.player.frames if self.player else None) or [current] * 50
+        frames = [type(k)(k.expression, k.pose, k.orbit or current.orbit, current.appearance if k.appearance is None
+                          else k.appearance) for k in frames]
+        self.export_job = ExportJob(self.scene.export, frames, path, self.recorder.fps, size, orbit_degrees)
+        return self.export_job
 
     def screenshot(self, path: str | Path) -> np.ndarray:
         """The whole window as uint8 (H, W, 3), written to `path` (called after drawing, before the swap;

@@ -22,6 +22,15 @@ class PanelStatus:
     render_ms: float = 0.0
     render_height: int = 0
     message: str = ""
+    recording: bool = False
+    recorded_frames: int = 0
+    sequence_frames: int = 0
+    """frames of the loaded playback sequence (0: none)."""
+    sequence_index: int = 0
+    playing: bool = False
+    can_export: bool = False
+    export_progress: float | None = None
+    """None when no export is running."""
 
 
 @dataclass
@@ -30,11 +39,17 @@ class PanelActions:
 
     screenshot: bool = False
     reset_camera: bool = False
+    toggle_recording: bool = False
+    toggle_playing: bool = False
+    seek: int | None = None
+    export: bool = False
 
 
 @dataclass
 class Panel:
     filter_text: str = ""
+    export_size: int = 256
+    export_orbit: float = 0.0
     actions: PanelActions = field(default_factory=PanelActions)
 
     def draw(self, state: ViewerState, status: PanelStatus, height: int) -> PanelActions:
@@ -49,6 +64,7 @@ class Panel:
             imgui.text_wrapped(status.message)
         self._appearance(state)
         self._view(state)
+        self._timeline(status)
         self._pose(state)
         self._expressions(state)
         imgui.pop_item_width()
@@ -86,6 +102,32 @@ class Panel:
         imgui.same_line()
         if imgui.button("screenshot"):
             self.actions.screenshot = True
+
+    def _timeline(self, status: PanelStatus) -> None:
+        if not imgui.collapsing_header("Animation and export", imgui.TreeNodeFlags_.default_open):
+            return
+        if imgui.button("stop recording" if status.recording else "record"):
+            self.actions.toggle_recording = True
+        imgui.same_line()
+        imgui.text(f"{status.recorded_frames} frames recorded")
+        if status.sequence_frames:
+            if imgui.button("pause" if status.playing else "play video"):
+                self.actions.toggle_playing = True
+            imgui.same_line()
+            changed, index = imgui.slider_int("frame", status.sequence_index, 0, status.sequence_frames - 1)
+            if changed:
+                self.actions.seek = index
+        if not status.can_export:
+            imgui.text_disabled("export needs an avatar (open a checkpoint)")
+            return
+        _, self.export_size = imgui.slider_int("clip size", self.export_size, 64, 512)
+        _, self.export_orbit = imgui.slider_float("orbit (deg)", self.export_orbit, 0.0, 360.0, "%.0f")
+        if status.export_progress is not None:
+            imgui.progress_bar(status.export_progress, imgui.ImVec2(-1, 0), f"exporting {100 * status.export_progress:.0f}%")
+        elif imgui.button("export mp4"):
+            self.actions.export = True
+        imgui.same_line()
+        imgui.text_disabled("(the recording, else the video, else the current pose)")
 
     def _pose(self, state: ViewerState) -> None:
         if not imgui.collapsing_header("Head pose (degrees)", imgui.TreeNodeFlags_.default_open):

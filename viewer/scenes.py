@@ -14,6 +14,7 @@ from pav.head.preview import shade
 
 from .scheduler import RenderFn
 from .state import RenderRequest
+from .timeline import ExportFn, Keyframe
 
 
 @dataclass
@@ -32,6 +33,10 @@ class Scene:
     """(3,) point the orbit camera looks at (head centre)."""
     radius: float
     """default orbit distance, metres."""
+    export: ExportFn | None = None
+    """renders keyframes to an mp4 (None: this scene cannot export)."""
+    sequence: list[Keyframe] | None = None
+    """a tracked video to play back (from a collection), or None."""
 
 
 def head_model_scene(model: HeadModel) -> Scene:
@@ -62,7 +67,8 @@ def avatar_scene(avatar, background=(1.0, 1.0, 1.0)) -> Scene:
 
     def render(request: RenderRequest, cancelled) -> np.ndarray | None:
         out = avatar.render(request.camera, torch.as_tensor(request.expression), torch.as_tensor(request.pose),
-                            torch.as_tensor(request.appearance), background=background, cancelled=cancelled)
+                            torch.as_tensor(request.appearance), background=background, cancelled=cancelled,
+                            samples_per_ray=request.samples_per_ray)
         if out is None:
             return None
         if request.mode == "alpha":
@@ -76,11 +82,27 @@ def avatar_scene(avatar, background=(1.0, 1.0, 1.0)) -> Scene:
             image = out.rgb
         return (image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
 
+    def export(keyframes, path, fps, size, orbit_degrees, progress) -> int:
+        from pav.export import ClipFrame, export_clip, with_orbit
+
+        frames = [ClipFrame(k.orbit.camera(size, size), torch.as_tensor(k.expression), torch.as_tensor(k.pose), None,
+                            torch.as_tensor(k.appearance)) for k in keyframes]
+        if orbit_degrees:
+            frames = with_orbit(avatar, frames, orbit_degrees, size)
+        return export_clip(avatar, frames, path, fps=round(fps), background=background, progress=progress)
+
     v = avatar.canonical_vertices.numpy()
     lo, hi = v.min(0), v.max(0)
     return Scene(f"avatar ({len(avatar.appearance_names)} appearances)", avatar.head.expression_names,
                  avatar.head.joint_names, avatar.appearance_names, avatar.head.faces.numpy(), render, mesh,
-                 (lo + hi) / 2, framing_radius(hi - lo))
+                 (lo + hi) / 2, framing_radius(hi - lo), export=export)
+
+
+def collection_sequence(collection, appearance: str) -> list[Keyframe]:
+    """The tracked expression and pose of every frame of one collection video, in time order."""
+    app = collection.appearance(appearance)
+    return [Keyframe(np.asarray(f.expression, np.float32), np.asarray(f.pose, np.float32))
+            for f in sorted(app.frames, key=lambda f: f.index)]
 
 
 def framing_radius(extent: np.ndarray, fov_deg: float = 20.0, margin: float = 1.3) -> float:

@@ -94,7 +94,9 @@ class RenderScheduler:
                 if self._job is not job:
                     break
                 width = max(1, round(request.camera.width * height / request.camera.height))
-                scaled = request._replace(camera=request.camera.scaled(width, height))
+                preview = height == self.settings.preview_size and height < self.settings.final_size
+                scaled = request._replace(camera=request.camera.scaled(width, height),
+                                          samples_per_ray=self.settings.preview_samples if preview else None)
                 start = time.perf_counter()
                 try:
                     image = self.render_fn(scaled, lambda: self._job is not job or self._closed)

@@ -25,6 +25,8 @@ class ViewerSettings:
     """render height when idle (progressive refinement goes preview → final)."""
     refine_sizes: tuple[int, ...] = (128,)
     """intermediate sizes rendered on the way to `final_size` when idle."""
+    preview_samples: int = 12
+    """samples per ray for preview-size renders (final renders use the avatar's own setting)."""
 
 
 class RenderRequest(NamedTuple):
@@ -39,6 +41,8 @@ class RenderRequest(NamedTuple):
     """(A,) non-negative weights over appearances, summing to 1."""
     mode: str
     """one of VIEW_MODES."""
+    samples_per_ray: int | None = None
+    """fewer samples for fast previews; None = the renderer's default."""
 
 
 @dataclass

@@ -1,0 +1,210 @@
+"""`python -m pav bench [--json OUT]`: speed and memory on this machine, in one run.
+
+Measures (torch threads = 2 unless --threads):
+- viewer rendering of the demo avatar (or --checkpoint): median ms per frame at 96², 128², 256² for the
+  interactive-preview setting (fewer samples per ray) and the final-quality setting; rays/s, samples/s;
+- the field: samples/s forward and forward+backward, and the MLPs' achieved FLOP/s over a plain torch
+  matmul's FLOP/s measured in the same run (efficiency);
+- geometry: nearest-triangle queries/s, rasterizer ms per frame (pav.geometry.bench);
+- the hash grid alone (pav.nerf.bench_hashgrid);
+- training: steps/s and samples/s on a synthetic collection (--data, or a small one generated here),
+  and the time to reach test PSNR 26 / 28 dB read from the checkpoint's own training history;
+- peak memory (max RSS) of the training and viewer measurements, each in its own child process;
+- checkpoint size and parameter count.
+Speed targets live here, not in timed tests.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo" / "avatar.pav"
+PREVIEW_SAMPLES = 12
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
+
+
+def bench_render(checkpoint: Path, repeats: int = 5) -> dict:
+    """Viewer rendering: median ms per frame, preview and final settings, 3 sizes."""
+    from .checkpoint import load_avatar
+    from .export import orbit_camera
+
+    avatar = load_avatar(checkpoint)
+    e, p = torch.zeros(avatar.head.n_expression), torch.zeros(avatar.head.n_joints, 3)
+    out = {}
+    for size in (96, 128, 256):
+        cam = orbit_camera(avatar, size, yaw=20.0, pitch=5.0)
+        for mode, samples in (("preview", PREVIEW_SAMPLES), ("final", None)):
+            ms = _median_ms(lambda: avatar.render(cam, e, p, 0, samples_per_ray=samples), repeats)
+            rays = int(avatar.render(cam, e, p, 0).alpha.gt(0).sum())
+            k = samples or avatar.config.samples_per_ray
+            out[f"{mode}_{size}"] = {"ms": round(ms, 1), "fps": round(1000 / ms, 2),
+                                     "rays_per_s": round(rays / ms * 1000), "samples_per_s": round(rays * k / ms * 1000)}
+    out["parameters"] = sum(q.numel() for q in avatar.parameters())
+    out["checkpoint_mb"] = round(checkpoint.stat().st_size / 2 ** 20, 2)
+    history = avatar.info.get("history") or []
+    for target in (26, 28):
+        hit = next((h for h in history if h.get("test_psnr") is not None and h["test_psnr"] >= target), None)
+        out[f"minutes_to_{target}db"] = None if hit is None else round(hit["seconds"] / 60, 1)
+    out["best_test_psnr_in_history"] = max((h["test_psnr"] for h in history if h.get("test_psnr")), default=None)
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return out
+
+
+def bench_field(batch: int = 1 << 16, repeats: int = 5) -> dict:
+    """Field samples/s and the MLP part's FLOP/s relative to a plain matmul's."""
+    from .config import ModelConfig
+    from .nerf.field import CanonicalField
+    from .nerf.hashgrid import HashGrid
+
+    cfg = ModelConfig()
+    grid = HashGrid(cfg.hashgrid)
+    field = CanonicalField(cfg.field, grid, grid.n_output_dims, 52, cfg.texture_channels, use_offset=True)
+    x = torch.rand(batch, 3)
+    d = torch.nn.functional.normalize(torch.randn(batch, 3), dim=-1)
+    e, g = torch.randn(8, 52), torch.randint(8, (batch,))
+    z = torch.randn(batch, cfg.texture_channels)
+
+    def forward():
+        with torch.no_grad():
+            field(x, d, e, g, z)
+
+    def forward_backward():
+        field.zero_grad(set_to_none=True)
+        out = field(x, d, e, g, z)
+        (out.sigma.sum() + out.rgb.sum()).backward()
+
+    fwd_ms, fb_ms = _median_ms(forward, repeats), _median_ms(forward_backward, repeats)
+    mlp_flops = 2 * sum(m.in_features * m.out_features for m in field.modules() if isinstance(m, torch.nn.Linear)
+                        and m is not field.mlp_d.condition and (field.mlp_o is None or m is not field.mlp_o.condition))
+    with torch.no_grad():
+        enc = grid(x)
+    mlp_ms = _median_ms(lambda: field.mlp_d(enc, e, g), repeats)  # one MLP alone, for the efficiency ratio
+    d_flops = 2 * sum(m.in_features * m.out_features for m in (field.mlp_d.first, *field.mlp_d.hidden, field.mlp_d.last))
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    mm_ms = _median_ms(lambda: a @ b, repeats)
+    mm_flops = 2 * 2048 ** 3 / (mm_ms / 1000)
+    mlp_flops_s = d_flops * batch / (mlp_ms / 1000)
+    return {"batch": batch, "forward_samples_per_s": round(batch / fwd_ms * 1000),
+            "forward_backward_samples_per_s": round(batch / fb_ms * 1000),
+            "mlp_flops_per_sample": mlp_flops, "mlp_d_gflops": round(mlp_flops_s / 1e9, 1),
+            "matmul_gflops": round(mm_flops / 1e9, 1), "mlp_efficiency": round(mlp_flops_s / mm_flops, 3)}
+
+
+def bench_train(data: Path, steps: int = 20) -> dict:
+    """Training steps/s and samples/s (after 3 warm-up steps) on a collection."""
+    from .config import preset
+    from .data import load_split, read_collection
+    from .head import load_head_model
+    from .nerf.avatar import Avatar
+    from .train import Trainer
+
+    collection = read_collection(data)
+    model_cfg, train_cfg = preset("cpu")
+    avatar = Avatar(model_cfg, load_head_model(collection.manifest.head_model.spec),
+                    torch.tensor(collection.manifest.shape), collection.appearance_names)
+    trainer = Trainer(avatar, load_split(collection, "train"), train_cfg)
+    for _ in range(3):
+        trainer.step()
+    stats = [trainer.step() for _ in range(steps)]
+    seconds = sum(s.seconds for s in stats)
+    return {"steps_per_s": round(steps / seconds, 2), "rays_per_step": train_cfg.rays_per_step,
+            "field_samples_per_s": round(sum(s.samples for s in stats) / seconds),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def _in_child(function: str, *args) -> dict:
+    """Run bench `function(*args)` in a fresh interpreter (its own peak memory); returns its dict."""
+    code = (f"import json, torch; torch.set_num_threads({torch.get_num_threads()}); from pav.bench import {function}; "
+            f"print(json.dumps({function}(*{args!r})))")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench {function} failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--checkpoint", type=Path, default=DEMO, help="avatar to render (default: the demo avatar)")
+    p.add_argument("--data", type=Path, help="collection for the training measurement (default: a small synthetic one)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--quick", action="store_true", help="fewer repeats")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .geometry.bench import bench_geometry
+    from .nerf.bench_hashgrid import bench_hashgrid
+
+    torch.set_num_threads(args.threads)
+    if not args.checkpoint.exists():
+        raise FileNotFoundError(f"checkpoint not found: {args.checkpoint} (pass --checkpoint)")
+    repeats = 2 if args.quick else 5
+    results = {"threads": args.threads, "torch": torch.__version__}
+    print("rendering …", file=sys.stderr)
+    results["render"] = _in_child("bench_render", str(args.checkpoint), repeats)
+    print("field …", file=sys.stderr)
+    results["field"] = bench_field(repeats=repeats)
+    print("geometry …", file=sys.stderr)
+    results["geometry"] = bench_geometry(repeats=repeats, threads=args.threads)
+    print("hash grid …", file=sys.stderr)
+    results["hashgrid"] = bench_hashgrid(repeats=repeats, threads=args.threads)
+    print("training …", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data
+        if data is None:
+            from .data.synth.config import SynthConfig
+            from .data.synth.generate import generate
+
+            data = Path(tmp) / "bench-data"
+            generate(SynthConfig(appearances=2, frames=20, size=128, seed=0), data)
+        results["train"] = _in_child("bench_train", str(data), 10 if args.quick else 20)
+    print(format_table(results))
+    if args.json:
+        from .io import write_json
+
+        write_json(args.json, results)
+    return 0
+
+
+def format_table(r: dict) -> str:
+    rows = [("what", "measured", "target")]
+    for size in (96, 128, 256):
+        for mode in ("preview", "final"):
+            x = r["render"][f"{mode}_{size}"]
+            target = "≤ 100 ms" if (mode, size) == ("preview", 128) else "≤ 1000 ms" if (mode, size) == ("final", 256) else ""
+            rows.append((f"render {mode} {size}²", f"{x['ms']} ms ({x['fps']} fps, {x['samples_per_s'] / 1e6:.2f} M samples/s)", target))
+    f = r["field"]
+    rows += [("field forward", f"{f['forward_samples_per_s'] / 1e6:.2f} M samples/s", ""),
+             ("field forward+backward", f"{f['forward_backward_samples_per_s'] / 1e6:.2f} M samples/s", ""),
+             ("MLP efficiency", f"{f['mlp_d_gflops']} / {f['matmul_gflops']} GFLOP/s = {f['mlp_efficiency']:.2f}", "")]
+    g = r["geometry"]
+    for key, value in g.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            rows.append((f"geometry {key}", f"{value:,.3g}" if isinstance(value, float) else f"{value:,}", ""))
+    t = r["train"]
+    rows += [("training", f"{t['steps_per_s']} steps/s, {t['field_samples_per_s'] / 1e6:.2f} M samples/s", ""),
+             ("training peak memory", f"{t['peak_rss_mb']} MB", "≤ 4096 MB"),
+             ("viewer peak memory", f"{r['render']['peak_rss_mb']} MB", ""),
+             ("time to 26 / 28 dB", f"{r['render']['minutes_to_26db']} / {r['render']['minutes_to_28db']} min", "28 dB ≤ 15 min"),
+             ("checkpoint", f"{r['render']['checkpoint_mb']} MB, {r['render']['parameters']:,} parameters", "")]
+    width = max(len(a) for a, _, _ in rows)
+    w2 = max(len(b) for _, b, _ in rows)
+    return "\n".join(f"{a:<{width}}  {b:<{w2}}  {c}" for a, b, c in rows)
