@@ -138,3 +138,57 @@ def test_scheduler_survives_a_failing_renderer():
     wait_idle(sched)
     assert "RuntimeError: boom" in sched.error and sched.latest() is None
     sched.close()
+
+
+def test_recorder_keeps_real_time_and_player_replays_it():
+    from viewer.timeline import Player, Recorder
+
+    s = ViewerState(["jawOpen"], ["global"], ["a", "b"])
+    rec = Recorder(fps=10)
+    rec.start(now=0.0)
+    for now, jaw in ((0.0, 0.0), (0.05, 0.1), (0.12, 0.2), (0.26, 0.5)):  # the UI stalls 0.12 → 0.26 s
+        s.expression[0] = jaw
+        rec.tick(s, now)
+    rec.stop()
+    rec.tick(s, 1.0)  # nothing after stop
+    # slots at t = 0, 0.1, 0.2 s: the stall repeats the state it ends with, so the clip keeps real time
+    assert [float(k.expression[0]) for k in rec.frames] == pytest.approx([0.0, 0.2, 0.5])
+    assert rec.frames[0].appearance.tolist() == [1.0, 0.0]
+
+    player = Player(rec.frames, fps=10, loop=False)
+    target = ViewerState(["jawOpen"], ["global"], ["a", "b"])
+    player.play(now=5.0)
+    player.tick(target, 5.15)
+    assert player.index == 1 and target.expression[0] == pytest.approx(0.2)
+    v = target.version
+    player.tick(target, 5.19)  # same frame: no new version, no re-render
+    assert target.version == v
+    player.tick(target, 5.5)  # past the end without looping: stops
+    assert not player.playing and player.index == 1
+    player.seek(7, target)  # clamped to the last frame
+    assert player.index == 2 and target.expression[0] == pytest.approx(0.5)
+
+
+def test_export_job_reports_progress_and_errors(tmp_path):
+    from viewer.timeline import ExportJob, Keyframe
+
+    frames = [Keyframe(np.zeros(1), np.zeros((1, 3)))] * 4
+    seen = []
+
+    def export(keyframes, path, fps, size, orbit, progress):
+        for k in range(len(keyframes)):
+            progress(k + 1, len(keyframes))
+            seen.append((fps, size, orbit))
+        return len(keyframes)
+
+    job = ExportJob(export, frames, tmp_path / "x.mp4", 25.0, 64, 90.0)
+    job.wait(5)
+    assert job.done and job.error is None and job.written == 4 and job.progress == 1.0
+    assert seen == [(25.0, 64, 90.0)] * 4
+
+    def broken(*args):
+        raise OSError("disk full")
+
+    job = ExportJob(broken, frames, tmp_path / "y.mp4", 25.0, 64)
+    job.wait(5)
+    assert job.done and "disk full" in job.error
