@@ -1,0 +1,111 @@
+"""The one module that probes optional accelerators (CUDA, tiny-cuda-nn) and decides which backend runs.
+
+Each probe runs once per process and is cached, failures included; each answers with a flag and a
+human-readable reason. `tinycudann` is imported here only, and only when CUDA is present (its import
+raises without a GPU). The environment variable PAV_BACKEND=torch|tcnn|auto (default auto) selects the
+hash-grid backend: `auto` takes tcnn when it works and torch otherwise (warning once, with the fix, when
+a GPU is present but tcnn is not); an explicit `tcnn` that cannot be honoured is an error.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from typing import NamedTuple
+
+import torch
+
+ENV_VAR = "PAV_BACKEND"
+CHOICES = ("auto", "torch", "tcnn")
+TCNN_FEATURES_PER_LEVEL = (1, 2, 4, 8)
+TCNN_INSTALL_HINT = ("pip install git+https://github.com/NVlabs/tiny-cuda-nn/#subdirectory=bindings/torch "
+                     "(needs the CUDA toolkit matching your torch build)")
+
+
+class Probe(NamedTuple):
+    available: bool
+    reason: str
+
+
+class BackendChoice(NamedTuple):
+    name: str
+    """'torch' or 'tcnn'."""
+    reason: str
+    """why, in words (shown by `python -m pav bench` and in logs)."""
+
+
+@functools.cache
+def cuda() -> Probe:
+    """Is a CUDA device usable by torch?"""
+    if not torch.cuda.is_available():
+        build = torch.version.cuda
+        why = "torch is a CPU-only build" if build is None else f"torch (CUDA {build}) sees no CUDA device"
+        return Probe(False, why)
+    return Probe(True, f"CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}")
+
+
+@functools.cache
+def tcnn() -> Probe:
+    """Does tiny-cuda-nn's torch binding import and work here? (Imported only when CUDA is present.)"""
+    gpu = cuda()
+    if not gpu.available:
+        return Probe(False, f"tiny-cuda-nn needs CUDA: {gpu.reason}")
+    try:
+        import tinycudann  # noqa: F401
+    except Exception as exc:  # ImportError, or EnvironmentError/OSError/RuntimeError from a broken build
+        return Probe(False, f"tinycudann does not import ({type(exc).__name__}: {exc}); install: {TCNN_INSTALL_HINT}")
+    return Probe(True, f"tinycudann {getattr(tinycudann, '__version__', '(unknown version)')} on {gpu.reason}")
+
+
+def tcnn_module():
+    """The imported `tinycudann` module; call only after `tcnn().available`."""
+    probe = tcnn()
+    if not probe.available:
+        raise RuntimeError(probe.reason)
+    import tinycudann
+    return tinycudann
+
+
+def requested_backend(value: str | None = None) -> str:
+    """The hash-grid backend asked for: `value`, else $PAV_BACKEND, else 'auto' (validated, lower case)."""
+    raw = value if value is not None else os.environ.get(ENV_VAR, "auto")
+    name = raw.strip().lower()
+    if name not in CHOICES:
+        origin = "backend argument" if value is not None else f"${ENV_VAR}"
+        raise ValueError(f"{origin}={raw!r}: expected one of {', '.join(CHOICES)}")
+    return name
+
+
+def choose_hashgrid_backend(value: str | None = None, *, n_features_per_level: int = 2) -> BackendChoice:
+    """Decide the hash-grid backend once (see the module docstring for the policy)."""
+    want = requested_backend(value)
+    if want == "torch":
+        return BackendChoice("torch", "pure torch (requested)")
+    probe = tcnn()
+    fits = n_features_per_level in TCNN_FEATURES_PER_LEVEL
+    if probe.available and fits:
+        return BackendChoice("tcnn", probe.reason)
+    why = probe.reason if not probe.available else \
+        f"tcnn supports n_features_per_level in {TCNN_FEATURES_PER_LEVEL}, not {n_features_per_level}"
+    if want == "tcnn":
+        raise RuntimeError(f"{ENV_VAR}=tcnn cannot be honoured: {why}")
+    if cuda().available:
+        _warn_once(f"PAV: hash grid runs in pure torch although a GPU is present ({why}).")
+    return BackendChoice("torch", f"pure torch ({why})")
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def summary() -> dict:
+    """Probe results as a JSON-friendly dict (for `python -m pav bench` and bug reports)."""
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cuda": cuda()._asdict(), "tcnn": tcnn()._asdict()}
+
+
+def clear_cache() -> None:
+    """Forget all probe results (tests, or after installing something in a running session)."""
+    for fn in (cuda, tcnn, _warn_once):
+        fn.cache_clear()
