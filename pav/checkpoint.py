@@ -87,7 +87,9 @@ def load_avatar(path: str | Path, head_model: HeadModel | str | None = None) -> 
     weights = load_file(str(path))
     avatar = Avatar(config, head_model, weights["shape"], meta["appearances"])
     missing, unexpected = avatar.load_state_dict(weights, strict=False)
-    missing = [k for k in missing if not k.startswith("head.")]
+    # buffers added after a checkpoint was written keep their constructor defaults
+    optional = {"vertex_extent"}
+    missing = [k for k in missing if not k.startswith("head.") and k not in optional]
     if missing or unexpected:
         raise ValueError(f"{path}: weights do not match the stored config (missing {missing[:3]}, "
                          f"unexpected {unexpected[:3]})")
