@@ -1,4 +1,4 @@
 """The neural field of PAV: hash encoding, (later) textures, field MLPs, sampling and compositing."""
-from .hashgrid import HashGrid, HashGridConfig, LevelSpec, level_specs
+from .hashgrid import HashGrid, HashGridConfig, LevelSpec, fragile_levels, level_specs
 
-__all__ = ["HashGrid", "HashGridConfig", "LevelSpec", "level_specs"]
+__all__ = ["HashGrid", "HashGridConfig", "LevelSpec", "fragile_levels", "level_specs"]

@@ -22,7 +22,8 @@ PRIMES = (1, 2654435761, 805459861)
 
 def _words(table: torch.Tensor) -> torch.Tensor:
     """(rows, F) float table → the same bytes as one integer word per row (1-D) when a row is 2, 4 or 8
-    bytes, else (rows, W) int64/int32 words. Gathering integers is several times faster than floats."""
+    bytes, else (rows, W) int64/int32/int16 words. A 1-D gather of words is ~1.7× faster than gathering
+    2-D float rows, and ~5× faster than `table[idx]` (measured: docs/hashgrid.md)."""
     nbytes = table.shape[1] * table.element_size()
     for dtype, size in ((torch.int64, 8), (torch.int32, 4), (torch.int16, 2)):
         if nbytes % size == 0:
@@ -80,11 +81,11 @@ class _HashGridFunction(torch.autograd.Function):
             table = params[spec.offset:spec.offset + spec.rows]
             idx, w = _corners(xt, spec)
             out[:, spec.level] = (_gather(table, idx) * _weights(w).unsqueeze(2)).sum(0)
-            if keep:                       # for backward: recomputing them instead costs ~25 % of its speed
+            if keep:                       # for backward (recomputing them there is ~11 % slower overall)
                 kept += (idx, w)
         ctx.save_for_backward(params, *kept)     # freed by autograd after backward
         ctx.levels = levels
-        return out.view(n, -1)
+        return out.view(n, len(levels) * n_feat)
 
     @staticmethod
     @once_differentiable
@@ -92,7 +93,7 @@ class _HashGridFunction(torch.autograd.Function):
         params, *kept = ctx.saved_tensors
         n, n_feat = grad_out.shape[0], params.shape[1]
         want_x, want_params = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        g_all = grad_out.reshape(n, -1, n_feat)
+        g_all = grad_out.reshape(n, len(ctx.levels), n_feat)
         grad_params = torch.zeros_like(params) if want_params else None
         grad_x = params.new_zeros(3, n) if want_x else None
         for spec in ctx.levels:

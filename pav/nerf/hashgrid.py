@@ -92,11 +92,9 @@ class HashGridConfig:
 
     @classmethod
     def cpu(cls) -> "HashGridConfig":
-        """A CPU-sized grid: 16 levels × 2 features, T = 2^15, resolutions 16 → 1000 (0.93 M parameters).
-        (1000 rather than 1024: 16 → 1024 puts level 5 two float32 ulps above scale 63, see
-        `fragile_levels`.)"""
+        """A CPU-sized grid: 16 levels × 2 features, T = 2^15, resolutions 16 → 1024 (0.93 M parameters)."""
         return cls(n_levels=16, n_features_per_level=2, log2_hashmap_size=15, base_resolution=16,
-                   finest_resolution=1000)
+                   finest_resolution=1024)
 
 
 class LevelSpec(NamedTuple):
@@ -143,17 +141,18 @@ def level_specs(config: HashGridConfig) -> tuple[LevelSpec, ...]:
 
 
 def fragile_levels(config: HashGridConfig, ulps: int = 4) -> list[int]:
-    """Levels whose resolution would change if scale_l moved by `ulps` float32 ulps. There, another libm
-    (tcnn's log2f/exp2f on host or GPU) may round to a different resolution and so a different layout.
-    Levels where l·log2(b) is an integer (level 0; all levels when b is a power of two) are exact.
-    The `HashGridConfig` presets have no fragile level."""
-    log2_b = _f32(math.log2(_f32(config.growth)))
+    """Levels whose layout or function would change if scale_l moved by `ulps` float32 ulps: the
+    resolution flips AND the level is dense on either side (a hashed level ignores its resolution). There,
+    another libm (tcnn's log2f/exp2f on the host, or the GPU's exp2f) may round to another layout. Level 0
+    (exp2(0) = 1) and growths that are powers of two are exact. The `HashGridConfig` presets have none."""
+    if math.log2(_f32(config.growth)).is_integer():
+        return []
+    T = 1 << config.log2_hashmap_size
     fragile = []
-    for spec in level_specs(config):
-        if _f32(spec.level * log2_b).is_integer():           # exp2 of an integer is exact everywhere
-            continue
+    for spec in level_specs(config)[1:]:
         ulp = float(np.spacing(np.float32(spec.scale)))
-        if math.ceil(spec.scale - ulps * ulp) != math.ceil(spec.scale + ulps * ulp):
+        low, high = math.ceil(spec.scale - ulps * ulp) + 1, math.ceil(spec.scale + ulps * ulp) + 1
+        if low != high and low ** 3 <= T:
             fragile.append(spec.level)
     return fragile
 
