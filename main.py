@@ -12,7 +12,8 @@ from pathlib import Path
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="PAV: drive a personalized head avatar live.")
     p.add_argument("--checkpoint", help="avatar checkpoint to open (default: the bundled demo avatar)")
-    p.add_argument("--train", metavar="DATA", help="train on a collection in the background while viewing")
+    p.add_argument("--train", metavar="DATA", help="train on a collection in the background while viewing "
+                                                   "(into --checkpoint, default runs/<DATA>.pav)")
     p.add_argument("--head-model", default="default", help="'default' or a FLAME generic_model.pkl")
     p.add_argument("--play", metavar="DATA/APPEARANCE", help="load a tracked video of a collection for playback")
     p.add_argument("--size", type=int, nargs=2, default=(1280, 800), metavar=("W", "H"), help="window size")
@@ -22,17 +23,35 @@ def parse_args(argv=None) -> argparse.Namespace:
 DEMO_AVATAR = Path(__file__).resolve().parent / "assets" / "demo" / "avatar.pav"
 
 
+def training_scene(data: Path, out: Path | None):
+    """Train on DATA in the background (into OUT, default runs/<DATA>.pav; resumed if it exists)."""
+    import threading
+
+    from pav.data import read_collection
+    from pav.train import command
+    from viewer.scenes import avatar_scene
+    from viewer.training import TrainingSession
+
+    out = out or Path("runs") / f"{data.resolve().name}.pav"
+    print(f"training on {data} into {out} (resumes if it exists; saved when the window closes)")
+    args = argparse.Namespace(**(command.TRAIN_DEFAULTS | {"data": data, "out": out, "eval_every_s": 0}))
+    avatar, trainer = command.build(args, read_collection(data))
+    lock = threading.Lock()
+    session = TrainingSession(trainer, lambda: command.save(avatar, trainer, args), lock)
+    return avatar_scene(avatar, lock=lock), session
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     import pav
     from viewer.scenes import avatar_scene, head_model_scene
 
+    training = None
     try:
-        if args.train:
-            raise ValueError("--train (training inside the app) is not available in this build yet; "
-                             "train with `python -m pav train DATA --out CKPT`, then open CKPT")
         checkpoint = Path(args.checkpoint) if args.checkpoint else (DEMO_AVATAR if DEMO_AVATAR.exists() else None)
-        if checkpoint is not None:
+        if args.train:
+            scene, training = training_scene(Path(args.train), Path(args.checkpoint) if args.checkpoint else None)
+        elif checkpoint is not None:
             head = args.head_model if args.head_model != "default" else None
             scene = avatar_scene(pav.load_avatar(checkpoint, head))
         else:
@@ -45,7 +64,7 @@ def main(argv=None) -> int:
             scene.sequence = collection_sequence(read_collection(play.parent), play.name)
         from viewer.app import App
 
-        App(scene, size=tuple(args.size)).run()
+        App(scene, size=tuple(args.size), training=training).run()
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

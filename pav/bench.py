@@ -199,6 +199,9 @@ def format_table(r: dict) -> str:
     for key, value in g.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             rows.append((f"geometry {key}", f"{value:,.3g}" if isinstance(value, float) else f"{value:,}", ""))
+    for name, h in r["hashgrid"]["configs"].items():
+        rows.append((f"hash grid {name} ({h['params']:,} params)",
+                     f"{h['forward_samples_per_s'] / 1e6:.2f} M/s fwd, {h['forward_backward_samples_per_s'] / 1e6:.2f} M/s fwd+bwd", ""))
     t = r["train"]
     rows += [("training", f"{t['steps_per_s']} steps/s, {t['field_samples_per_s'] / 1e6:.2f} M samples/s", ""),
              ("training peak memory", f"{t['peak_rss_mb']} MB", "≤ 4096 MB"),

@@ -30,8 +30,9 @@ class ModelConfig:
     ~4 % of the texture, so 256² leaves it ~55 texels across."""
     texture_channels: int = 8
     """C, channels of the latent textures / global codes (paper 16)."""
-    shell_out: float = 0.03
-    """metres in front of the tracked surface where density may exist (hair, beards)."""
+    shell_out: float = 0.045
+    """metres in front of the tracked surface where density may exist (hair, beards; voluminous hair
+    reaches ~4 cm above the scalp)."""
     shell_in: float = 0.01
     """metres behind the tracked surface where density may exist."""
     max_chord: float = 0.06

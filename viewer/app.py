@@ -13,7 +13,7 @@ from typing import Callable
 
 import glfw
 import numpy as np
-from imgui_bundle import imgui
+from imgui_bundle import imgui, implot
 from OpenGL import GL
 
 from pav.camera import opengl_view_projection
@@ -30,8 +30,9 @@ from .timeline import ExportJob, Player, Recorder, snapshot
 
 class App:
     def __init__(self, scene: Scene, settings: ViewerSettings = ViewerSettings(), size=(1280, 800),
-                 on_frame: Callable[["App"], None] | None = None):
+                 on_frame: Callable[["App"], None] | None = None, training=None):
         self.scene = scene
+        self.training = training
         self.settings = settings
         self.on_frame = on_frame
         self.state = ViewerState(scene.expression_names, scene.joint_names, scene.appearance_names)
@@ -52,6 +53,9 @@ class App:
         self.display = ImageDisplay()
         self.overlay = MeshOverlay(scene.faces)
         self.scheduler = RenderScheduler(scene.render, settings)
+        if training is not None:
+            training.on_step = self.state.touch  # show the newer model
+            training.start()
 
     # ---- set-up ------------------------------------------------------------------------------------
     def _init_window(self, size, title: str) -> None:
@@ -68,6 +72,7 @@ class App:
         glfw.make_context_current(self.window)
         glfw.swap_interval(1)
         imgui.create_context()
+        implot.create_context()
         imgui.get_io().config_flags |= imgui.ConfigFlags_.nav_enable_keyboard
         imgui.get_io().set_ini_filename("")
         window_address = ctypes.cast(self.window, ctypes.c_void_p).value
@@ -124,7 +129,7 @@ class App:
             self.display.upload(frame.image)
             self._shown_version, self._shown_height = frame.version, frame.height
             self.status.render_ms, self.status.render_height = 1000 * frame.seconds, frame.height
-        self.status.message = self.scheduler.error or ""
+        self.status.render_error = self.scheduler.error or ""
 
         GL.glViewport(0, 0, *glfw.get_framebuffer_size(self.window))
         GL.glClearColor(0.1, 0.1, 0.11, 1.0)
@@ -177,6 +182,14 @@ class App:
         s.sequence_index, s.playing = (self.player.index, self.player.playing) if self.player else (0, False)
         s.can_export = self.scene.export is not None
         s.export_progress = self.export_job.progress if self.export_job else None
+        s.training = self.training
+        if self.training is not None and actions.toggle_training:
+            if self.training.running:
+                self.training.stop(wait=False)
+            else:
+                self.training.start()
+        if self.training is not None and actions.save_training:
+            self.training.save()
 
     def start_export(self, path: Path, size: int, orbit_degrees: float = 0.0) -> ExportJob:
         """Export the recording, else the loaded video, else a 2-second still of the current state."""
@@ -210,9 +223,13 @@ class App:
         glfw.set_window_should_close(self.window, True)
 
     def close(self) -> None:
+        if self.training is not None:  # keep the work: stop after the current step and save
+            self.training.stop()
+            self.training.save()
         self.scheduler.close()
         imgui.backends.opengl3_shutdown()
         imgui.backends.glfw_shutdown()
+        implot.destroy_context()
         imgui.destroy_context()
         glfw.destroy_window(self.window)
         glfw.terminate()

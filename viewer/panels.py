@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from imgui_bundle import imgui
+import numpy as np
+from imgui_bundle import imgui, implot
 
 from .state import VIEW_MODES, ViewerState
 
@@ -22,6 +23,9 @@ class PanelStatus:
     render_ms: float = 0.0
     render_height: int = 0
     message: str = ""
+    """the last event (export finished, screenshot saved)."""
+    render_error: str = ""
+    """why the last render failed, if it did."""
     recording: bool = False
     recorded_frames: int = 0
     sequence_frames: int = 0
@@ -31,6 +35,8 @@ class PanelStatus:
     can_export: bool = False
     export_progress: float | None = None
     """None when no export is running."""
+    training: object | None = None
+    """the TrainingSession when the app trains (read-only here)."""
 
 
 @dataclass
@@ -43,6 +49,8 @@ class PanelActions:
     toggle_playing: bool = False
     seek: int | None = None
     export: bool = False
+    toggle_training: bool = False
+    save_training: bool = False
 
 
 @dataclass
@@ -60,8 +68,10 @@ class Panel:
         imgui.begin("PAV", None, flags)
         imgui.push_item_width(-140)  # leave room for the labels
         imgui.text(f"UI {status.ui_fps:5.1f} fps | render {status.render_ms:6.1f} ms @ {status.render_height}px")
-        if status.message:
-            imgui.text_wrapped(status.message)
+        for line in (status.message, status.render_error):
+            if line:
+                imgui.text_wrapped(line)
+        self._training(status)
         self._appearance(state)
         self._view(state)
         self._timeline(status)
@@ -102,6 +112,29 @@ class Panel:
         imgui.same_line()
         if imgui.button("screenshot"):
             self.actions.screenshot = True
+
+    def _training(self, status: PanelStatus) -> None:
+        session = status.training
+        if session is None or not imgui.collapsing_header("Training", imgui.TreeNodeFlags_.default_open):
+            return
+        history = session.history
+        last = history[-1] if history else (0, float("nan"), float("nan"))
+        imgui.text(f"step {last[0]}  loss {last[1]:.4f}  PSNR {last[2]:.2f} dB  {session.steps_per_s:.1f} steps/s")
+        if session.error:
+            imgui.text_wrapped(f"training stopped: {session.error}")
+        if imgui.button("pause training" if session.running else "resume training"):
+            self.actions.toggle_training = True
+        imgui.same_line()
+        if imgui.button("save"):
+            self.actions.save_training = True
+        if session.saved_at_step is not None:
+            imgui.same_line()
+            imgui.text_disabled(f"saved at step {session.saved_at_step}")
+        if len(history) > 1 and implot.begin_plot("##curve", imgui.ImVec2(-1, 120)):
+            steps = np.array([h[0] for h in history], np.float64)
+            implot.setup_axes("step", "PSNR (dB)", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
+            implot.plot_line("batch PSNR", steps, np.array([h[2] for h in history], np.float64))
+            implot.end_plot()
 
     def _timeline(self, status: PanelStatus) -> None:
         if not imgui.collapsing_header("Animation and export", imgui.TreeNodeFlags_.default_open):

@@ -3,6 +3,7 @@ overlay. GUI-free: built from pav's public API only.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -57,8 +58,10 @@ def head_model_scene(model: HeadModel) -> Scene:
                  model.faces.numpy(), render, mesh, (lo + hi) / 2, framing_radius(hi - lo))
 
 
-def avatar_scene(avatar, background=(1.0, 1.0, 1.0)) -> Scene:
-    """A trained avatar, rendered volumetrically; the overlay shows its tracked head mesh."""
+def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None) -> Scene:
+    """A trained avatar, rendered volumetrically; the overlay shows its tracked head mesh. `lock` (shared
+    with a background trainer) keeps renders and optimiser steps apart."""
+    lock = lock or contextlib.nullcontext()
 
     def mesh(expression, pose) -> np.ndarray:
         with torch.no_grad():
@@ -66,9 +69,10 @@ def avatar_scene(avatar, background=(1.0, 1.0, 1.0)) -> Scene:
                                  torch.as_tensor(pose, dtype=torch.float32)[None])[0].numpy()
 
     def render(request: RenderRequest, cancelled) -> np.ndarray | None:
-        out = avatar.render(request.camera, torch.as_tensor(request.expression), torch.as_tensor(request.pose),
-                            torch.as_tensor(request.appearance), background=background, cancelled=cancelled,
-                            samples_per_ray=request.samples_per_ray)
+        with lock:
+            out = avatar.render(request.camera, torch.as_tensor(request.expression), torch.as_tensor(request.pose),
+                                torch.as_tensor(request.appearance), background=background, cancelled=cancelled,
+                                samples_per_ray=request.samples_per_ray)
         if out is None:
             return None
         if request.mode == "alpha":
@@ -89,7 +93,8 @@ def avatar_scene(avatar, background=(1.0, 1.0, 1.0)) -> Scene:
                             torch.as_tensor(k.appearance)) for k in keyframes]
         if orbit_degrees:
             frames = with_orbit(avatar, frames, orbit_degrees, size)
-        return export_clip(avatar, frames, path, fps=round(fps), background=background, progress=progress)
+        with lock:
+            return export_clip(avatar, frames, path, fps=round(fps), background=background, progress=progress)
 
     v = avatar.canonical_vertices.numpy()
     lo, hi = v.min(0), v.max(0)

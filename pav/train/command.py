@@ -42,6 +42,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-frames", type=int, default=6, help="test frames per probe (default 6)")
 
 
+def for_avatar(data, collection, names: list[str]):
+    """Re-index a FrameBatch's appearances (and backgrounds) from the collection's order to `names`,
+    the avatar's own appearances (a single-appearance model has one texture, index 0)."""
+    order = [collection.appearance_names.index(n) for n in names]
+    remap = {c: a for a, c in enumerate(order)}
+    appearance = data.appearance.apply_(lambda c: remap[c])
+    backgrounds = data.backgrounds[order] if data.backgrounds is not None else None
+    return data._replace(appearance=appearance, backgrounds=backgrounds)
+
+
 def build(args, collection):
     """(avatar, trainer, resumed_step) for the arguments."""
     head = load_head_model(args.head_model or collection.manifest.head_model.spec)
@@ -49,7 +59,7 @@ def build(args, collection):
         raise ValueError(f"{args.data}: the collection was tracked with head model "
                          f"'{collection.manifest.head_model.name}', not '{head.name}': pass the right --head-model")
     names = args.appearance or collection.appearance_names
-    data = load_split(collection, "train", appearances=names, progress=True)
+    data = for_avatar(load_split(collection, "train", appearances=names, progress=True), collection, names)
     model_cfg, train_cfg = preset(args.preset, args.variant)
     train_cfg.seed = args.seed
     if args.steps is not None:

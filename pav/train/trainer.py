@@ -84,11 +84,13 @@ class Trainer:
         self.optimizer = torch.optim.Adam(groups, betas=config.betas, eps=1e-15)
         self.step_count = 0
         self.train_seconds = 0.0
+        self.history: list[dict] = []
+        """test-PSNR probes ({seconds, step, test_psnr}) recorded by the caller; saved in checkpoints."""
         H, W = data.height, data.width
         self._origins = torch.stack([data.c2w[i, :3, 3] for i in range(len(data.c2w))])  # (N, 3)
-        self._pixel_dirs_cam = self._camera_space_directions(H, W)
+        self._pixel_centres = self._pixel_centre_grid(H, W)
 
-    def _camera_space_directions(self, H: int, W: int) -> torch.Tensor:
+    def _pixel_centre_grid(self, H: int, W: int) -> torch.Tensor:
         j = torch.arange(W, dtype=torch.float32) + 0.5
         i = torch.arange(H, dtype=torch.float32) + 0.5
         ii, jj = torch.meshgrid(i, j, indexing="ij")
@@ -96,7 +98,7 @@ class Trainer:
 
     def _directions(self, frame: int, pixels: torch.Tensor) -> torch.Tensor:
         fx, fy, cx, cy = self.data.intrinsics[frame].tolist()
-        uv = self._pixel_dirs_cam[pixels]
+        uv = self._pixel_centres[pixels]
         d = torch.stack([(uv[:, 0] - cx) / fx, (uv[:, 1] - cy) / fy, torch.ones(len(pixels))], -1)
         d = d @ self.data.c2w[frame, :3, :3].T
         return d / d.norm(dim=-1, keepdim=True)
