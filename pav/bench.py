@@ -18,27 +18,21 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+
+from .timing import time_calls
 
 DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo" / "avatar.pav"
 PREVIEW_SAMPLES = 12
 
 
 def _median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
+    return 1000 * time_calls(fn, repeats).median
 
 
 def bench_render(checkpoint: Path, repeats: int = 5) -> dict:

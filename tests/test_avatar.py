@@ -1,5 +1,4 @@
 """The avatar's render path against a plain per-sample reference, its shell cut, blending and checkpoints."""
-import math
 
 import pytest
 import torch

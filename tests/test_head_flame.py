@@ -10,7 +10,6 @@ import scipy.sparse
 import torch
 from scipy.spatial.transform import Rotation
 
-from conftest import make_flame_arrays
 from pav.head import load_head_model, rodrigues
 from pav.head.flame import N_SHAPE, SafeUnpickler
 

@@ -84,3 +84,15 @@ def test_cli_reports_bad_data_in_one_line(tmp_path, capsys):
     assert cli.main(["train", str(tmp_path / "nothing"), "--out", str(tmp_path / "a.pav")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "nothing" in err[0]
+
+
+def test_single_appearance_model_protocol_b(tiny_collection, tmp_path):
+    collection = read_collection(tiny_collection)
+    name = collection.appearance_names[1]
+    out = tmp_path / "one.pav"
+    assert cli.main(["train", str(tiny_collection), "--out", str(out), "--steps", "2", "--appearance", name,
+                     "--eval-every-s", "0"]) == 0
+    avatar = load_avatar(out)
+    assert avatar.appearance_names == [name] and avatar.codes.textures.shape[0] == 1
+    result = evaluate(avatar, collection, "test", max_frames=2, progress=False)
+    assert list(result["per_appearance"]) == [name] and result["frames"] == 2

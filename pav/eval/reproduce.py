@@ -10,7 +10,6 @@ JSON and tables.md go to DIR; reruns reuse finished checkpoints (delete them to 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..checkpoint import load_avatar

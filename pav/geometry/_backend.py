@@ -55,14 +55,6 @@ def pcu_closest(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray):
 
 
 def pcu_nearest_faces(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Index (N,) int64 of the nearest triangle for each point, by point-cloud-utils' AABB tree.
-    points (N, 3), vertices (V, 3) are converted to float64 (exact ties aside, the same face a float64
-    brute force picks); faces (F, 3) to int32."""
-    pcu = _pcu()
-    if pcu is None:
-        raise RuntimeError(f"point-cloud-utils is unavailable: {_probe['reason']}")
-    p = np.ascontiguousarray(points, dtype=np.float64)
-    v = np.ascontiguousarray(vertices, dtype=np.float64)
-    f = np.ascontiguousarray(faces, dtype=np.int32)
-    _, face_id, _ = pcu.closest_points_on_mesh(p, v, f)
-    return np.asarray(face_id, dtype=np.int64)
+    """Index (N,) int64 of the nearest triangle for each point, by point-cloud-utils' AABB tree (float64;
+    exact ties aside, the same face a float64 brute force picks)."""
+    return pcu_closest(points, vertices, faces)[1]

@@ -6,11 +6,11 @@ the surface by Gaussian noise (σ = 5 mm, the shell where NeRF samples live), fl
 """
 from __future__ import annotations
 
-import time
 
 import torch
 
 from ..camera import Camera, orbit
+from ..timing import time_calls
 from .canonical import canonicalize, face_maps
 from .closest import closest_points, nearest_faces
 from .meshes import head_like_mesh
@@ -21,14 +21,8 @@ __all__ = ["bench_geometry"]
 
 
 def _best_of(fn, repeats: int) -> float:
-    """Minimum wall time in seconds over `repeats` calls (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    """Fastest of `repeats` calls, seconds."""
+    return time_calls(fn, repeats).best
 
 
 def shell_points(vertices: torch.Tensor, faces: torch.Tensor, n: int, sigma: float = 5e-3,

@@ -7,11 +7,10 @@ the closest estimate of the quiet-machine speed. Run alone: `python -m pav.nerf.
 from __future__ import annotations
 
 import json
-import statistics
-import time
 
 import torch
 
+from ..timing import time_calls
 from .hashgrid import HashGrid, HashGridConfig
 
 CONFIGS = {
@@ -19,17 +18,6 @@ CONFIGS = {
     "paper": HashGridConfig.paper(),
     "paper_T14": HashGridConfig(log2_hashmap_size=14),
 }
-
-
-def _seconds(fn, repeats: int) -> tuple[float, float]:
-    """(median, best) wall-clock seconds of fn() over `repeats` runs after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), min(times)
 
 
 def bench_hashgrid(batch: int = 1 << 17, repeats: int = 5, threads: int | None = 2,
@@ -59,8 +47,8 @@ def bench_hashgrid(batch: int = 1 << 17, repeats: int = 5, threads: int | None =
             grid.params.grad = None
             (grid(x) * upstream).sum().backward()
 
-        t_f, best_f = _seconds(forward, repeats)
-        t_fb, best_fb = _seconds(forward_backward, repeats)
+        t_f, best_f = time_calls(forward, repeats)
+        t_fb, best_fb = time_calls(forward_backward, repeats)
         result["backend"] = grid.backend
         result["configs"][name] = {
             "levels": config.n_levels, "features": config.n_features_per_level,

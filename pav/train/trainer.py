@@ -103,8 +103,10 @@ class Trainer:
         d = d @ self.data.c2w[frame, :3, :3].T
         return d / d.norm(dim=-1, keepdim=True)
 
-    def sample_batch(self):
-        cfg, data, rays = self.config, self.data, self.rays
+    def sample_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(frames (G,), pixels (R,), group (R,)): G random usable frames and R rays among their shell
+        pixels, grouped frame by frame."""
+        cfg, rays = self.config, self.rays
         n_frames = min(cfg.frames_per_step, len(self.usable))
         frames = self.usable[torch.randperm(len(self.usable), generator=self.generator)[:n_frames]]
         per_frame = max(1, cfg.rays_per_step // n_frames)
