@@ -35,11 +35,12 @@ def _median_ms(fn, repeats: int) -> float:
     return 1000 * time_calls(fn, repeats).median
 
 
-def bench_render(checkpoint: Path, repeats: int = 5) -> dict:
+def bench_render(checkpoint: str | Path, repeats: int = 5) -> dict:
     """Viewer rendering: median ms per frame, preview and final settings, 3 sizes."""
     from .checkpoint import load_avatar
     from .export import orbit_camera
 
+    checkpoint = Path(checkpoint)
     avatar = load_avatar(checkpoint)
     e, p = torch.zeros(avatar.head.n_expression), torch.zeros(avatar.head.n_joints, 3)
     out = {}
@@ -102,7 +103,7 @@ def bench_field(batch: int = 1 << 16, repeats: int = 5) -> dict:
             "matmul_gflops": round(mm_flops / 1e9, 1), "mlp_efficiency": round(mlp_flops_s / mm_flops, 3)}
 
 
-def bench_train(data: Path, steps: int = 20) -> dict:
+def bench_train(data: str | Path, steps: int = 20) -> dict:
     """Training steps/s and samples/s (after 3 warm-up steps) on a collection."""
     from .config import preset
     from .data import load_split, read_collection
