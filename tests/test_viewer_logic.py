@@ -192,3 +192,28 @@ def test_export_job_reports_progress_and_errors(tmp_path):
     job = ExportJob(broken, frames, tmp_path / "y.mp4", 25.0, 64)
     job.wait(5)
     assert job.done and "disk full" in job.error
+
+
+def test_training_session_steps_in_background_and_saves_under_the_lock():
+    import threading
+
+    from viewer.training import TrainingSession
+
+    class FakeTrainer:
+        step_count = 0
+
+        def step(self):
+            assert lock.locked()  # an optimiser step never overlaps a render
+            self.step_count += 1
+            return type("S", (), {"step": self.step_count, "loss": 1.0 / self.step_count, "psnr": 20.0})()
+
+    lock = threading.Lock()
+    saved = []
+    session = TrainingSession(FakeTrainer(), lambda: saved.append(lock.locked()), lock, max_steps=25)
+    touched = []
+    session.on_step = lambda: touched.append(1)
+    session.start()
+    session._thread.join(5)
+    assert not session.running and session.trainer.step_count == 25 and session.error is None
+    assert [h[0] for h in session.history] == list(range(1, 26)) and len(touched) == 2  # steps 10 and 20
+    assert session.save() == 25 and saved == [True]
