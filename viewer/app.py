@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -59,6 +60,7 @@ class App:
 
     # ---- set-up ------------------------------------------------------------------------------------
     def _init_window(self, size, title: str) -> None:
+        warnings.filterwarnings("ignore", category=glfw.GLFWError)  # failures are reported below, in one line
         if not glfw.init():
             raise RuntimeError("could not initialise GLFW: is a display available (DISPLAY / Xvfb)?")
         glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
