@@ -138,7 +138,9 @@ def test_checkpoint_round_trip_and_errors(tmp_path, toy_head):
     save_avatar(avatar, path, head_spec=str(head_file), info={"steps": 3})
     meta = read_metadata(path)
     assert meta["appearances"] == ["beard", "short"] and meta["info"] == {"steps": 3}
-    loaded = load_avatar(path)
+    import pav
+    loaded = pav.load_avatar(path)
+    assert loaded.appearances == ["beard", "short"]
     cam = Camera.from_fov(orbit([0, 0, 0], 0.5, 30, 0).float(), 30, 16, 16)
     a = avatar.render(cam, torch.zeros(2), torch.zeros(5, 3), 1).rgb
     b = loaded.render(cam, torch.zeros(2), torch.zeros(5, 3), 1).rgb

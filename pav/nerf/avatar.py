@@ -80,6 +80,11 @@ class Avatar(nn.Module):
                                     self.codes.channels if self.codes is not None else 0,
                                     use_offset=config.variant == "full")
 
+    @property
+    def appearances(self) -> list[str]:
+        """The appearance names (DESIGN §3 contract; the same list as `appearance_names`)."""
+        return list(self.appearance_names)
+
     # ---- geometry ----------------------------------------------------------------------------------
     def _canonical_vertices(self) -> torch.Tensor:
         """Identity shape, zero expression, neutral pose, jaw opened by `canonical_jaw_deg` (V, 3)."""
