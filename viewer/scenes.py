@@ -104,8 +104,10 @@ def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None) -> Scene:
 
 
 def collection_sequence(collection, appearance: str) -> list[Keyframe]:
-    """The tracked expression and pose of every frame of one collection video, in time order."""
-    app = collection.appearance(appearance)
+    """The tracked expression and pose of every frame of one collection video (by appearance name or
+    folder name), in time order."""
+    folders = {a.folder.name: a.name for a in collection.appearances}
+    app = collection.appearance(folders.get(appearance, appearance))
     return [Keyframe(np.asarray(f.expression, np.float32), np.asarray(f.pose, np.float32))
             for f in sorted(app.frames, key=lambda f: f.index)]
 
