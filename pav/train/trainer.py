@@ -71,10 +71,10 @@ class Trainer:
         self.avatar, self.data, self.config = avatar, data, config
         self.generator = torch.Generator().manual_seed(config.seed)
         self.rays = precompute_rays(avatar, data, progress)
-        empty = [i for i, p in enumerate(self.rays.pixels) if len(p) == 0]
-        if len(empty) == len(self.rays.pixels):
+        usable = [i for i, p in enumerate(self.rays.pixels) if len(p) > 0]
+        if not usable:
             raise ValueError("no training frame shows the head: check the cameras and head parameters")
-        self.usable = torch.tensor([i for i in range(len(self.rays.pixels)) if i not in set(empty)])
+        self.usable = torch.tensor(usable)
         self.reachable = shell_cells(avatar)
         avatar.occupancy.copy_(self.reachable)
         offset = list(avatar.field.mlp_o.parameters()) if avatar.field.mlp_o is not None else []
