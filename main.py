@@ -44,6 +44,9 @@ def training_scene(data: Path, out: Path | None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     import pav
+    from pav.allocator import tune_allocator
+
+    tune_allocator()
     from viewer.scenes import avatar_scene, head_model_scene
 
     training = None

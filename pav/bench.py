@@ -3,6 +3,7 @@
 Measures (torch threads = 2 unless --threads):
 - viewer rendering of the demo avatar (or --checkpoint): median ms per frame at 96², 128², 256² for the
   interactive-preview setting (fewer samples per ray) and the final-quality setting; rays/s, samples/s;
+  and the preview 128² / final 256² frames again without `pav.allocator.tune_allocator` (its gain);
 - the field: samples/s forward and forward+backward, and the MLPs' achieved FLOP/s over a plain torch
   matmul's FLOP/s measured in the same run (efficiency);
 - geometry: nearest-triangle queries/s, rasterizer ms per frame (pav.geometry.bench);
@@ -25,10 +26,10 @@ from pathlib import Path
 
 import torch
 
+from .config import PREVIEW_SAMPLES_PER_RAY
 from .timing import time_calls
 
 DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo" / "avatar.pav"
-PREVIEW_SAMPLES = 12
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -46,7 +47,7 @@ def bench_render(checkpoint: str | Path, repeats: int = 5) -> dict:
     out = {}
     for size in (96, 128, 256):
         cam = orbit_camera(avatar, size, yaw=20.0, pitch=5.0)
-        for mode, samples in (("preview", PREVIEW_SAMPLES), ("final", None)):
+        for mode, samples in (("preview", PREVIEW_SAMPLES_PER_RAY), ("final", None)):
             ms = _median_ms(lambda: avatar.render(cam, e, p, 0, samples_per_ray=samples), repeats)
             rays = int(avatar.render(cam, e, p, 0).alpha.gt(0).sum())
             k = samples or avatar.config.samples_per_ray
@@ -125,10 +126,23 @@ def bench_train(data: str | Path, steps: int = 20) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
-def _in_child(function: str, *args) -> dict:
-    """Run bench `function(*args)` in a fresh interpreter (its own peak memory); returns its dict."""
-    code = (f"import json, torch; torch.set_num_threads({torch.get_num_threads()}); from pav.bench import {function}; "
-            f"print(json.dumps({function}(*{args!r})))")
+def bench_render_one(checkpoint: str | Path, size: int, samples: int | None, repeats: int = 5) -> dict:
+    """Median ms of one render setting (for the allocator comparison)."""
+    from .checkpoint import load_avatar
+    from .export import orbit_camera
+
+    avatar = load_avatar(Path(checkpoint))
+    e, p = torch.zeros(avatar.head.n_expression), torch.zeros(avatar.head.n_joints, 3)
+    cam = orbit_camera(avatar, size, yaw=20.0, pitch=5.0)
+    return {"ms": round(_median_ms(lambda: avatar.render(cam, e, p, 0, samples_per_ray=samples), repeats), 1)}
+
+
+def _in_child(function: str, *args, tune: bool = True) -> dict:
+    """Run bench `function(*args)` in a fresh interpreter (its own peak memory), with the allocator tuned as
+    the CLI and the app have it (`tune`); returns its dict."""
+    code = (f"import json, torch; torch.set_num_threads({torch.get_num_threads()}); "
+            + ("from pav.allocator import tune_allocator; tune_allocator(); " if tune else "")
+            + f"from pav.bench import {function}; print(json.dumps({function}(*{args!r})))")
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     if done.returncode != 0:
@@ -155,6 +169,10 @@ def run(args: argparse.Namespace) -> int:
     results = {"threads": args.threads, "torch": torch.__version__}
     print("rendering …", file=sys.stderr)
     results["render"] = _in_child("bench_render", str(args.checkpoint), repeats)
+    results["render_untuned_allocator"] = {
+        "final_256": _in_child("bench_render_one", str(args.checkpoint), 256, None, repeats, tune=False),
+        "preview_128": _in_child("bench_render_one", str(args.checkpoint), 128, PREVIEW_SAMPLES_PER_RAY, repeats,
+                                 tune=False)}
     print("field …", file=sys.stderr)
     results["field"] = bench_field(repeats=repeats)
     print("geometry …", file=sys.stderr)
@@ -186,6 +204,10 @@ def format_table(r: dict) -> str:
             x = r["render"][f"{mode}_{size}"]
             target = "≤ 100 ms" if (mode, size) == ("preview", 128) else "≤ 1000 ms" if (mode, size) == ("final", 256) else ""
             rows.append((f"render {mode} {size}²", f"{x['ms']} ms ({x['fps']} fps, {x['samples_per_s'] / 1e6:.2f} M samples/s)", target))
+    untuned = r.get("render_untuned_allocator")
+    if untuned:
+        rows.append(("render without allocator tuning", f"final 256² {untuned['final_256']['ms']} ms, preview 128² "
+                     f"{untuned['preview_128']['ms']} ms", ""))
     f = r["field"]
     rows += [("field forward", f"{f['forward_samples_per_s'] / 1e6:.2f} M samples/s", ""),
              ("field forward+backward", f"{f['forward_backward_samples_per_s'] / 1e6:.2f} M samples/s", ""),

@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from .allocator import tune_allocator
+
 # command name → (module, one-line help)
 COMMANDS = {
     "head-preview": ("pav.head.preview", "render the head model shaded from the front and the side to a PNG"),
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tune_allocator()
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from pav.allocator import tune_allocator
+
 torch.set_num_threads(2)
+tune_allocator()  # as the CLI and the app do
 
 
 def make_flame_arrays(seed: int = 0, n_vertices: int = 40, n_shape: int = 300, n_expr: int = 100) -> dict:

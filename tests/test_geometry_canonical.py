@@ -86,10 +86,11 @@ def test_rigid_motion_maps_back_exactly():
     g = torch.Generator().manual_seed(5)
     x = torch.randn(800, 3, generator=g, dtype=torch.float64) * 0.2 + t
     dirs = torch.nn.functional.normalize(torch.randn(800, 3, generator=g, dtype=torch.float64), dim=-1)
-    out = canonicalize(x, d, c, f, directions=dirs)
+    out = canonicalize(x, d, c, f, directions=dirs, backend="torch")  # float64 search: ties resolve alike
     torch.testing.assert_close(out.points, (x - t) @ R, rtol=0, atol=1e-13)
     torch.testing.assert_close(out.directions, dirs @ R, rtol=0, atol=1e-13)
-    torch.testing.assert_close(out.distance, closest_points((x - t) @ R, c, f).distance, rtol=0, atol=1e-13)
+    torch.testing.assert_close(out.distance, closest_points((x - t) @ R, c, f, backend="torch").distance,
+                               rtol=0, atol=1e-13)
 
 
 def test_directions_follow_the_linear_part_and_are_unit():

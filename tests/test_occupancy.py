@@ -35,18 +35,24 @@ def test_vertex_extents_follow_the_occupied_cells(toy_head):
     import dataclasses
 
     from pav.nerf.avatar import Avatar
-    from pav.train.occupancy import vertex_extents
+    from pav.train.occupancy import extent_probes, vertex_extents
     from test_avatar import small_config
 
     cfg = dataclasses.replace(small_config(), occupancy_resolution=40)  # 7 mm cells: finer than the shell
     avatar = Avatar(cfg, toy_head, torch.zeros(2), ["a"])
-    assert torch.allclose(vertex_extents(avatar), torch.full((toy_head.n_vertices,), avatar.config.shell_out))
     G = avatar.occupancy.shape[0]
     cell = float(((avatar.aabb[1] - avatar.aabb[0]) / G).max())
+    probes = extent_probes(avatar)
+    # Everything occupied: the extent is the highest genuine probe + a cell; where no probe is cut off
+    # (the toy head is convex enough: all of it) that is the whole shell.
+    highest = torch.where(probes.genuine, probes.heights, torch.zeros(())).amax(1)
+    ext = vertex_extents(avatar, probes)
+    torch.testing.assert_close(ext, (highest + cell).clamp(max=cfg.shell_out), rtol=0, atol=1e-7)
+    assert torch.allclose(ext[probes.genuine.all(1)], torch.tensor(cfg.shell_out))
     avatar.occupancy.zero_()
     ijk = (avatar.to_unit_cube(avatar.canonical_vertices) * G).long()
     avatar.occupancy[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = True  # only the cells the surface passes through
-    ext = vertex_extents(avatar)
+    ext = vertex_extents(avatar, probes)
     assert float(ext.min()) >= cell - 1e-6 and float(ext.max()) <= cell * (1 + 3 ** 0.5) + 1e-6
 
 
@@ -62,3 +68,25 @@ def test_per_vertex_shell_equals_scalar_shell_when_uniform(toy_head):
     c = ray_intervals(v, f, cam, 0.005, 0.01, 0.05)  # a thinner shell starts later on every hit ray
     both = a.hit & c.hit
     assert bool((c.near[both] >= a.near[both] - 1e-6).all()) and int(c.hit.sum()) < int(a.hit.sum())
+
+
+def test_extent_probes_skip_points_closer_to_another_part():
+    """On the built-in head, columns above the cheeks and lips run into the nose and the other lip: those
+    probes must not count. Oracle: the exact float64 pure-torch distance."""
+    from pav.geometry import closest_points
+    from pav.head import load_head_model
+    from pav.nerf.avatar import Avatar
+    from pav.train.occupancy import extent_probes
+    from pav.config import ModelConfig
+
+    head = load_head_model("default")
+    avatar = Avatar(ModelConfig(), head, torch.zeros(10), ["a"])  # the real 4.5 cm shell
+    probes = extent_probes(avatar, steps=12)
+    cell = float(((avatar.aabb[1] - avatar.aabb[0]) / avatar.occupancy.shape[0]).max())
+    d = closest_points(probes.points.reshape(-1, 3).double(), avatar.canonical_vertices.double(), head.faces,
+                       backend="torch").distance.abs().view(probes.genuine.shape)
+    margin = d - (probes.heights.double() - cell)
+    clear = margin.abs() > 1e-6
+    assert torch.equal(probes.genuine[clear], (margin >= 0)[clear]) and probes.genuine[:, 0].all()
+    cut = (~probes.genuine).any(1)
+    assert 0.05 < float(cut.float().mean()) < 0.8  # ears, lips, eyes, neck: many columns, not all

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pav.camera import Camera
+from pav.config import PREVIEW_SAMPLES_PER_RAY
 
 from .orbit import OrbitCamera
 
@@ -19,13 +20,13 @@ VIEW_MODES = ("rgb", "alpha", "depth")
 
 @dataclass(frozen=True)
 class ViewerSettings:
-    preview_size: int = 96
+    preview_size: int = 128
     """render height (pixels) while the user drags or plays back."""
     final_size: int = 256
     """render height when idle (progressive refinement goes preview → final)."""
-    refine_sizes: tuple[int, ...] = (128,)
+    refine_sizes: tuple[int, ...] = ()
     """intermediate sizes rendered on the way to `final_size` when idle."""
-    preview_samples: int = 12
+    preview_samples: int = PREVIEW_SAMPLES_PER_RAY
     """samples per ray for preview-size renders (final renders use the avatar's own setting)."""
 
 

@@ -1,9 +1,9 @@
 """Closest points on a triangle mesh: nearest triangle, closest point, barycentrics, signed distance.
 
 Split in two steps so the result is exact AND differentiable:
-1. `nearest_faces` finds each query's nearest triangle (no gradient): point-cloud-utils' AABB tree when
-   installed (probed in `_backend.py`), otherwise an exact pure-torch search (bounding-sphere pruning,
-   then exact distances) with a one-time warning. `nearest_faces_reference` is the plain float64
+1. `nearest_faces` finds each query's nearest triangle (no gradient): fcpw's or point-cloud-utils' tree
+   when installed (probed in `_backend.py`), otherwise an exact pure-torch search (bounding-sphere
+   pruning, then exact distances) with a one-time warning. `nearest_faces_reference` is the plain float64
    brute force over all triangles, the test oracle.
 2. `closest_on_faces` recomputes, in torch with autograd, the closest point on those (fixed) triangles
    (Ericson's region tests, "Real-Time Collision Detection" §5.1.5), so the outputs are differentiable
@@ -131,17 +131,21 @@ def _nearest_faces_torch(points, vertices, faces, chunk_pairs: int = 1 << 22) ->
 def nearest_faces(points: torch.Tensor, vertices: torch.Tensor, faces: torch.Tensor,
                   backend: str = "auto") -> torch.Tensor:
     """(N,) int64 index of the nearest triangle (no gradient). points (N, 3), vertices (V, 3), faces (F, 3).
-    backend: 'auto' (point-cloud-utils if installed, else 'torch' with a one-time warning), 'pcu' or
-    'torch' (exact pure-torch search). The pcu queries go in `spatial_order` (faster tree walks)."""
+    backend: 'auto' (the fastest installed accelerator, else 'torch' with a one-time warning), 'fcpw',
+    'pcu' or 'torch' (exact pure-torch search). The pcu queries go in `spatial_order` (faster tree walks)."""
     _check(points, vertices, faces)
-    if backend not in ("auto", "pcu", "torch"):
-        raise ValueError(f"backend must be 'auto', 'pcu' or 'torch', got {backend!r}")
+    if backend not in ("auto", "fcpw", "pcu", "torch"):
+        raise ValueError(f"backend must be 'auto', 'fcpw', 'pcu' or 'torch', got {backend!r}")
     if len(points) == 0:
         return torch.zeros(0, dtype=torch.int64, device=points.device)
     if backend == "auto":
         backend = _backend.closest_point_backend()[0]
         if backend == "torch":
             _backend.warn_fallback_once()
+    if backend == "fcpw":
+        fid = _backend.fcpw_nearest_faces(points.detach().cpu().numpy(), vertices.detach().cpu().numpy(),
+                                          faces.detach().cpu().numpy())
+        return torch.from_numpy(fid).to(points.device)
     if backend == "pcu":
         q = points.detach().cpu().double()
         order = spatial_order(q)
@@ -189,12 +193,14 @@ def closest_points(points: torch.Tensor, vertices: torch.Tensor, faces: torch.Te
 
 @torch.no_grad()
 def closest_points_fast(points: torch.Tensor, vertices: torch.Tensor, faces: torch.Tensor) -> ClosestPoints:
-    """`closest_points` without gradients, for rendering: with point-cloud-utils the BVH's own closest
-    point and barycentrics are used as they are (no torch recompute); the distance gets the sign of the
-    height above the chosen face's plane, as in `closest_on_faces`. Without it, `closest_points`."""
+    """`closest_points` without gradients, for rendering: with point-cloud-utils as the backend, its own
+    closest point and barycentrics are used as they are (no torch recompute); the distance gets the sign
+    of the height above the chosen face's plane, as in `closest_on_faces`. Otherwise `closest_points`
+    (with fcpw: its nearest triangle, then the point on it in torch)."""
     _check(points, vertices, faces)
     if len(points) == 0 or _backend.closest_point_backend()[0] != "pcu":
-        return closest_points(points, vertices, faces)
+        with torch.no_grad():
+            return closest_points(points, vertices, faces)
     dist, fid, bary = _backend.pcu_closest(points.cpu().numpy(), vertices.cpu().numpy(), faces.cpu().numpy())
     face_id = torch.from_numpy(fid)
     bary = torch.from_numpy(bary).to(points.dtype)

@@ -159,12 +159,13 @@ class Avatar(nn.Module):
 
     @torch.no_grad()
     def render(self, camera: Camera, expression: torch.Tensor, pose: torch.Tensor, appearance,
-               translation: torch.Tensor | None = None, background=(1.0, 1.0, 1.0), chunk: int = 4096,
+               translation: torch.Tensor | None = None, background=(1.0, 1.0, 1.0), chunk: int = 8192,
                cancelled: Callable[[], bool] | None = None, samples_per_ray: int | None = None) -> RenderOutput | None:
         """Render a whole image. expression (E,), pose (J, 3), translation (3,) or None; appearance: a name,
         an index, or (A,) weights over appearances (blending); background (3,) colour or (H, W, 3) image.
         samples_per_ray overrides the config's (fewer for fast previews). Rays start where the avatar's
-        density can begin (`vertex_extent` above each vertex of the posed mesh).
+        density can begin (`vertex_extent` above each vertex of the posed mesh). `chunk` rays are rendered
+        at a time: larger is faster (fewer tree builds and calls), `cancelled` is checked between chunks.
         Returns None if `cancelled()` turns True."""
         weights = self.appearance_weights(appearance)
         expression = torch.as_tensor(expression, dtype=torch.float32).reshape(1, -1)

@@ -5,9 +5,12 @@
   frame's mesh lands within the shell of the canonical mesh.
 - `update_occupancy`: an exponential-max estimate of the density per reachable cell (Instant-NGP's rule:
   d ← max(0.95·d, σ(random point in the cell))), evaluated under a random training expression and a
-  random appearance; a cell stays occupied while d ≥ `threshold`.
+  random appearance; a cell stays occupied while d ≥ `threshold`;
+- `vertex_extents`: how far above each vertex the occupied cells reach (where rendering starts rays).
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 
@@ -73,11 +76,22 @@ def update_occupancy(avatar: Avatar, reachable: torch.Tensor, expressions: torch
     return float(occupied[cells].float().mean())
 
 
+class ExtentProbes(NamedTuple):
+    """Points above each canonical vertex where `vertex_extents` looks for occupied cells."""
+
+    points: torch.Tensor
+    """(V, S, 3) canonical points v + h·n at heights h = `heights` along the vertex normal n."""
+    heights: torch.Tensor
+    """(S,) metres, 0 … shell_out."""
+    genuine: torch.Tensor
+    """(V, S) bool: the point really is ~h above the surface (its distance to the mesh is at least h minus
+    one cell). Points that are closer to some other part of the head (the nose, seen from the cheek)
+    do not count for this vertex."""
+
+
 @torch.no_grad()
-def vertex_extents(avatar: Avatar, steps: int = 24) -> torch.Tensor:
-    """(V,) how far above each canonical vertex (along its normal) occupied cells reach, plus one cell
-    of margin, at most `shell_out`. Canonicalization keeps normal offsets, so this bounds the density
-    above the posed mesh too (rays start there: `Avatar.render`)."""
+def extent_probes(avatar: Avatar, steps: int = 24) -> ExtentProbes:
+    """The probes of `vertex_extents` (computed once: the canonical mesh does not change)."""
     from ..geometry.normals import vertex_normals
 
     cfg, G = avatar.config, avatar.occupancy.shape[0]
@@ -85,7 +99,20 @@ def vertex_extents(avatar: Avatar, steps: int = 24) -> torch.Tensor:
     n = vertex_normals(v, avatar.head.faces)
     h = torch.linspace(0.0, cfg.shell_out, steps)
     points = v[:, None] + h[None, :, None] * n[:, None]  # (V, S, 3)
-    occupied = avatar.occupied(avatar.to_unit_cube(points.reshape(-1, 3))).view(len(v), steps)
-    highest = torch.where(occupied, h, torch.zeros(())).max(1).values
+    cell = float(((avatar.aabb[1] - avatar.aabb[0]) / G).max())
+    distance = closest_points(points.reshape(-1, 3), v, avatar.head.faces).distance.abs().view(len(v), steps)
+    return ExtentProbes(points, h, distance >= h - cell)
+
+
+@torch.no_grad()
+def vertex_extents(avatar: Avatar, probes: ExtentProbes | None = None) -> torch.Tensor:
+    """(V,) how far above each canonical vertex (along its normal) occupied cells reach, plus one cell
+    of margin, at most `shell_out`; only `probes.genuine` points count. Canonicalization keeps normal
+    offsets, so this bounds the density above the posed mesh too (rays start there: `Avatar.render`)."""
+    cfg, G = avatar.config, avatar.occupancy.shape[0]
+    probes = probes if probes is not None else extent_probes(avatar)
+    V, S = probes.genuine.shape
+    occupied = avatar.occupied(avatar.to_unit_cube(probes.points.reshape(-1, 3))).view(V, S) & probes.genuine
+    highest = torch.where(occupied, probes.heights, torch.zeros(())).max(1).values
     cell = float(((avatar.aabb[1] - avatar.aabb[0]) / G).max())
     return (highest + cell).clamp(max=cfg.shell_out)

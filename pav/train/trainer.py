@@ -19,7 +19,7 @@ from ..config import TrainConfig
 from ..data import FrameBatch
 from ..nerf.avatar import Avatar
 from ..nerf.sampling import ray_intervals
-from .occupancy import shell_cells, update_occupancy, vertex_extents
+from .occupancy import extent_probes, shell_cells, update_occupancy, vertex_extents
 
 
 class StepStats(NamedTuple):
@@ -77,6 +77,7 @@ class Trainer:
         self.usable = torch.tensor(usable)
         self.reachable = shell_cells(avatar)
         avatar.occupancy.copy_(self.reachable)
+        self.extent_probes = extent_probes(avatar)
         offset = list(avatar.field.mlp_o.parameters()) if avatar.field.mlp_o is not None else []
         offset_ids = {id(p) for p in offset}
         main = [p for p in avatar.parameters() if id(p) not in offset_ids]
@@ -147,7 +148,7 @@ class Trainer:
         if self.step_count % cfg.occupancy_every == 0:
             update_occupancy(avatar, self.reachable, data.expression, self.generator)
             if self.step_count >= cfg.occupancy_warmup:  # where rendering starts its rays
-                avatar.vertex_extent.copy_(vertex_extents(avatar))
+                avatar.vertex_extent.copy_(vertex_extents(avatar, self.extent_probes))
         seconds = time.perf_counter() - start
         self.train_seconds += seconds
         psnr = float(-10 * torch.log10(mse.detach().clamp_min(1e-10)))
