@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 FORBIDDEN = ["glfw", "OpenGL", "imgui_bundle", "viewer", "tinycudann", "nvdiffrast", "anny", "warp", "smplx",
-             "chumpy"]
+             "chumpy", "mediapipe", "cv2", "fcpw"]
 
 
 def test_import_pav_loads_no_gui_or_gl_module():

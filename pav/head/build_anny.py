@@ -332,11 +332,25 @@ def build(out_path: str | Path, model=None, verbose: bool = True) -> BuildResult
     assert all(np.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    arrays |= _kept_landmark_embedding(out_path, arrays["faces"])
     np.savez_compressed(out_path, **arrays)
     log(f"wrote {out_path} ({out_path.stat().st_size / 1e6:.1f} MB): V={V} F={len(faces)} T={len(used_uv)} "
         f"S={len(shape_names)} E={len(expression_names)}; region faces "
         + ", ".join(f"{k} {int(m.sum())}" for k, m in regions.items()))
     return BuildResult(arrays, vertex_ids, ANNY_TO_HEAD.T @ origin_head, theta, (ears[left], ears[~left]), model)
+
+
+def _kept_landmark_embedding(path: Path, faces: np.ndarray) -> dict[str, np.ndarray]:
+    """The landmark embedding (`python -m pav.track.build_embedding`, built on this model's renders) of an
+    existing model file at `path` with the same faces, so a rebuild keeps it; else {} (run that command
+    after the build)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "landmark_faces" in z.files and np.array_equal(z["faces"], faces):
+                return {"landmark_faces": z["landmark_faces"], "landmark_bary": z["landmark_bary"]}
+    except (OSError, ValueError, KeyError):
+        pass
+    return {}
 
 
 def _regions(v, faces, seg, tex, weights, eyeball) -> dict[str, np.ndarray]:
