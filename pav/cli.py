@@ -16,6 +16,7 @@ COMMANDS = {
     "head-preview": ("pav.head.preview", "render the head model shaded from the front and the side to a PNG"),
     "synth": ("pav.data.synth", "render a synthetic multi-appearance video collection with ground truth"),
     "check-data": ("pav.data.check", "validate a video collection and summarise it"),
+    "track": ("pav.track.command", "track videos of one subject into a collection (landmarks, one shared identity)"),
     "train": ("pav.train.command", "train an avatar on a collection (resumable; Ctrl-C saves)"),
     "eval": ("pav.eval.command", "evaluate an avatar on a collection split (PSNR, SSIM, per appearance)"),
     "reproduce": ("pav.eval.reproduce", "run the paper's protocols (a) and (b) and write tables like Tables 1 and 3"),

@@ -1,0 +1,170 @@
+"""`python -m pav track VIDEO_OR_FOLDER ... --out DATA`: videos → a tracked multi-appearance collection.
+
+Each input (a video file or a folder of frames) is one appearance. Per video: frames evenly subsampled
+(--max-frames), mediapipe landmarks, one stable square crop resized to --size, foreground and face-region
+masks (`observe.py`); then ONE fit over all videos with a shared identity (`fit.py`). Written in the
+collection format (docs/collection-format.md): images composited on white by the foreground mask (the
+background colour is recorded), masks, face masks, the tracked mesh's depth, the parameters and cameras;
+the last --test-fraction of each video's frames is the test split. Besides the collection: `tracking/`
+with overlays of the fitted mesh on a few frames per video and `tracking/report.json` (landmark error
+per video, normalised by the inter-ocular distance). The collection is built in a hidden sibling folder
+and renamed into place, so DATA never holds half a collection.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..camera import Camera
+from ..data.collection import Appearance, AppearanceEntry, Frame, HeadModelRef, Manifest
+from ..data.writer import frame_paths, write_frame_files, write_manifest, write_transforms
+from ..geometry import rasterize
+from ..io import write_json, write_png
+from .fit import FitConfig, FitResult, TrackedVideo, fit, project
+
+OVERLAYS_PER_VIDEO = 6
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", type=Path, help="video files or folders of frames, one per appearance")
+    p.add_argument("--out", type=Path, required=True, help="collection folder to create (absent or empty)")
+    p.add_argument("--head-model", default="default", help="'default' (built-in) or a FLAME generic_model.pkl / .npz")
+    p.add_argument("--size", type=int, default=512, help="crop size in pixels (default 512)")
+    p.add_argument("--max-frames", type=int, default=120, help="frames kept per video, evenly spread (default 120)")
+    p.add_argument("--test-fraction", type=float, default=0.125, help="last part of each video kept for testing")
+    p.add_argument("--subject", default="tracked subject", help="free-text subject name for the manifest")
+    p.add_argument("--steps", type=int, default=FitConfig.steps, help="Adam steps of the full fitting stage")
+
+
+def _names(inputs: list[Path]) -> list[str]:
+    names, seen = [], {}
+    for path in inputs:
+        base = path.stem or "video"
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+    return names
+
+
+def _tracked_vertices(model, shape: np.ndarray, video: TrackedVideo) -> torch.Tensor:
+    n = len(video.expression)
+    with torch.no_grad():
+        return model(shape=torch.tensor(shape, dtype=torch.float32)[None].expand(n, -1),
+                     expression=torch.tensor(video.expression, dtype=torch.float32),
+                     pose=torch.tensor(video.pose, dtype=torch.float32),
+                     translation=torch.tensor(video.translation, dtype=torch.float32)).vertices
+
+
+def _camera(video: TrackedVideo, size: int) -> Camera:
+    return Camera(torch.tensor(video.c2w, dtype=torch.float32), video.focal, video.focal, size / 2, size / 2, size, size)
+
+
+def write_collection(out: Path, model, spec: str, observations, result: FitResult, size: int, test_fraction: float,
+                     subject: str, description: str) -> dict:
+    """Write the tracked collection, overlays and report into `out` (an empty folder); returns the report."""
+    from .overlay import fit_overlay
+
+    entries, report = [], {"videos": {}}
+    for obs, video in zip(observations, result.videos):
+        folder = out / obs.name
+        n = len(obs.frames)
+        n_test = int(round(test_fraction * n)) if n >= 8 else 0
+        camera = _camera(video, size)
+        app = Appearance(obs.name, folder, size, size, video.focal, video.focal, size / 2, size / 2,
+                         list(model.expression_names), list(model.joint_names), [], fps=obs.fps,
+                         background_color=(1.0, 1.0, 1.0),
+                         extra={"tracking": {"crop_box": list(map(int, obs.box)), "source_size": list(obs.source_size)}})
+        vertices = _tracked_vertices(model, result.shape, video)
+        overlay_at = set(np.linspace(0, n - 1, min(OVERLAYS_PER_VIDEO, n)).round().astype(int).tolist())
+        for k in tqdm(range(n), desc=f"write {obs.name}", unit="frame", leave=False, disable=not sys.stderr.isatty()):
+            split = "test" if k >= n - n_test else "train"
+            frame = Frame(int(obs.indices[k]), float(obs.indices[k]) / obs.fps, split, video.c2w, video.focal,
+                          video.focal, size / 2, size / 2, video.expression[k], video.pose[k], video.translation[k],
+                          **frame_paths(int(obs.indices[k])))
+            app.frames.append(frame)
+            fg = obs.foreground[k]
+            image = obs.frames[k].astype(np.float32) / 255 * fg[..., None] + (1 - fg[..., None])
+            raster = rasterize(vertices[k], model.faces, camera)
+            depth = torch.where(raster.face_id >= 0, raster.depth, torch.zeros(())).numpy()
+            write_frame_files(app, frame, image=image, mask=fg, face_mask=obs.face_region[k], depth=depth)
+            if k in overlay_at:
+                fitted = project(model.landmarks(vertices[k:k + 1].double())[0], torch.tensor(video.focal), size / 2)
+                write_png(out / "tracking" / f"{obs.name}_{frame.index:05d}.png",
+                          fit_overlay(obs.frames[k], vertices[k], model.faces, camera, obs.landmarks[k], fitted.numpy()))
+        write_transforms(app)
+        entries.append(AppearanceEntry(obs.name, obs.name))
+        report["videos"][obs.name] = {
+            "frames": n, "test_frames": n_test, "focal_px": round(video.focal, 2),
+            "landmark_error_iod_mean": round(float(video.landmark_error.mean()), 5),
+            "landmark_error_iod_max": round(float(video.landmark_error.max()), 5),
+            "crop_box": list(map(int, obs.box))}
+    errors = np.concatenate([v.landmark_error for v in result.videos])
+    report["landmark_error_iod_mean"] = round(float(errors.mean()), 5)
+    write_manifest(out, Manifest(subject, HeadModelRef(spec, model.name, model.checksum()),
+                                 [float(x) for x in result.shape], entries, description))
+    write_json(out / "tracking" / "report.json", report)
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..head import load_head_model
+    from .landmarks import FaceLandmarker
+    from .observe import observe_video
+
+    if args.size < 32:
+        raise ValueError(f"--size must be ≥ 32, got {args.size}")
+    if not 0 <= args.test_fraction < 1:
+        raise ValueError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
+    for path in args.inputs:
+        if not path.exists():
+            raise FileNotFoundError(f"input not found: {path}")
+    out = args.out
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
+        raise ValueError(f"{out} exists and is not an empty folder: choose another --out or empty it")
+    model = load_head_model(args.head_model)
+    names = _names(args.inputs)
+    start = time.perf_counter()
+    observations = []
+    with FaceLandmarker(static=True) as landmarker:
+        for path, name in zip(args.inputs, names):
+            with tqdm(desc=f"landmarks {name}", unit="frame", file=sys.stderr) as bar:
+                def progress(done, total, bar=bar):
+                    bar.total = total
+                    bar.update(done - bar.n)
+                observations.append(observe_video(path, args.size, args.max_frames, name, landmarker, progress))
+    bars = {}
+
+    def fit_progress(stage, done, total):
+        bar = bars.get(stage) or bars.setdefault(stage, tqdm(total=total, desc=f"fit ({stage})", unit="step",
+                                                              file=sys.stderr))
+        bar.update(done - bar.n)
+
+    result = fit(model, [o.landmarks for o in observations], [o.indices for o in observations], args.size, names,
+                 FitConfig(steps=args.steps), fit_progress)
+    for bar in bars.values():
+        bar.close()
+    work = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        description = "python -m pav track " + " ".join(str(p) for p in args.inputs) + f" --size {args.size} " \
+                      f"--max-frames {args.max_frames}"
+        report = write_collection(work, model, args.head_model, observations, result, args.size, args.test_fraction,
+                                  args.subject, description)
+        if out.exists():
+            out.rmdir()
+        work.rename(out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    for name, r in report["videos"].items():
+        print(f"{name}: {r['frames']} frames ({r['test_frames']} test), landmark error {r['landmark_error_iod_mean']:.4f} "
+              f"of the eye distance (max {r['landmark_error_iod_max']:.4f}), focal {r['focal_px']:.0f} px")
+    print(f"wrote {out} in {time.perf_counter() - start:.0f} s; overlays in {out / 'tracking'}")
+    return 0

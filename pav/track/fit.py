@@ -1,0 +1,230 @@
+"""Fit the head model to the landmarks of several videos with ONE identity shared by all (PAV §3.1).
+
+Unknowns: the identity shape β (shared by every video); per video the focal length (one pinhole camera,
+fixed, at the origin looking along −z of head space, principal point at the crop centre); per frame the
+expression, the global head rotation, the neck and jaw rotations and the head translation. The eyes are
+left at rest (mediapipe's 468 points see no gaze).
+
+Energy (all frames of all videos at once, full batch, Adam):
+- landmarks: Charbonnier ρ(‖π(L_k) − ℓ_k‖ / IOD) over mediapipe's 468 points, where L_k is the head
+  model's embedded landmark k (`HeadModel.landmarks`), π the video's camera and IOD the frame's detected
+  outer-eye-corner distance (the error measure reported, too);
+- priors: ‖β‖², ‖e‖², neck and jaw rotations², and the focal's log distance to its start;
+- temporal smoothness: squared differences of consecutive kept frames of a video, divided by their gap.
+Coarse to fine: first the rigid head (rotation, translation, focal) from a closed-form start (depth from
+the detected eye distance), then everything. Coefficients of one-sided bases (the built-in model's
+ARKit expressions and phenotype shape columns) are kept in [0, 1] by projection after each step.
+
+Only the vertices the landmarks touch are posed while fitting (`landmark_head`, a sub-model with the same
+joints, tested against the full model).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import numpy as np
+import torch
+
+from ..head import HeadModel
+
+LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 263, 33
+"""mediapipe indices of the subject's left and right outer eye corners (the inter-ocular distance)."""
+OPENCV_FROM_HEAD = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
+"""c2w of every tracked camera: at the origin, looking along head space −z, y down (OpenCV axes)."""
+
+
+@dataclass
+class FitConfig:
+    rigid_steps: int = 150
+    """Adam steps of the rigid stage (rotation, translation, focal)."""
+    steps: int = 500
+    """Adam steps of the full stage."""
+    lr: float = 0.02
+    """initial learning rate of both stages (cosine decay to lr / 20)."""
+    fov_deg: float = 30.0
+    """starting vertical field of view of the crop (a webcam with the head crop at ~half its width)."""
+    w_focal: float = 1e-3
+    """prior on log(focal / starting focal)."""
+    w_shape: float = 1e-4
+    """prior on the identity coefficients (per frame of landmark data, summed over coefficients)."""
+    w_expression: float = 1e-4
+    """prior on the expression coefficients."""
+    w_pose: float = 1e-3
+    """prior on the neck and jaw rotations (radians)."""
+    w_smooth: float = 1e-2
+    """temporal smoothness of consecutive frames (radians, coefficients, translation / 5 cm)."""
+    robust: float = 0.01
+    """ε of the Charbonnier penalty on IOD-normalised landmark distances."""
+
+
+class TrackedVideo(NamedTuple):
+    name: str
+    focal: float
+    """Focal length in crop pixels (fx = fy)."""
+    c2w: np.ndarray
+    """(4, 4) camera-to-world (OpenCV axes), the same for every frame (`OPENCV_FROM_HEAD`)."""
+    expression: np.ndarray
+    """(N, E) per frame."""
+    pose: np.ndarray
+    """(N, J, 3) axis-angle per joint, model joint order."""
+    translation: np.ndarray
+    """(N, 3) metres."""
+    landmark_error: np.ndarray
+    """(N,) mean landmark distance / inter-ocular distance after fitting, per frame."""
+
+
+class FitResult(NamedTuple):
+    shape: np.ndarray
+    """(S,) the identity shared by every video."""
+    videos: list[TrackedVideo]
+
+
+def landmark_head(model: HeadModel) -> HeadModel:
+    """A HeadModel whose vertices are only those of `model`'s landmark triangles (plus one row per joint that
+    carries the joint's rest position, so the skeleton is the full model's), with the same landmark
+    embedding: `sub(...).landmarks == model(...).landmarks` for any parameters."""
+    if model.landmark_faces is None:
+        raise ValueError(f"head model '{model.name}' has no landmark embedding: the built-in model has one; for "
+                         "FLAME put flame_static_embedding.pkl beside generic_model.pkl")
+    tri = model.faces[model.landmark_faces]  # (L, 3)
+    keep, local = torch.unique(tri.reshape(-1), return_inverse=True)
+    J, V = model.n_joints, len(keep)
+    reg = model.J_regressor
+    stack = lambda rows, joint_rows: torch.cat([rows, joint_rows])  # noqa: E731
+    template = stack(model.v_template[keep], reg @ model.v_template)
+    shapedirs = stack(model.shapedirs[keep], torch.einsum("jv,vck->jck", reg, model.shapedirs))
+    exprdirs = stack(model.exprdirs[keep], torch.einsum("jv,vck->jck", reg, model.exprdirs))
+    regressor = torch.cat([torch.zeros(J, V), torch.eye(J)], 1)
+    weights = stack(model.lbs_weights[keep], torch.eye(J))
+    posedirs = None if model.posedirs is None else stack(model.posedirs[keep],
+                                                         torch.zeros(J, 3, model.posedirs.shape[2]))
+    faces = local.view(-1, 3)
+    return HeadModel(name=f"{model.name} (landmark vertices)", v_template=template, faces=faces,
+                     uv=torch.zeros(1, 2), faces_uv=torch.zeros_like(faces), shapedirs=shapedirs,
+                     exprdirs=exprdirs, J_regressor=regressor, parents=model.parents, lbs_weights=weights,
+                     joint_names=model.joint_names, expression_names=model.expression_names, posedirs=posedirs,
+                     shape_names=model.shape_names, landmark_faces=torch.arange(len(faces)),
+                     landmark_bary=model.landmark_bary)
+
+
+def one_sided(names: list[str]) -> bool:
+    """Whether a basis' coefficients live in [0, 1] (ARKit blendshapes, anny's phenotype columns) rather than
+    being zero-mean (FLAME's PCA)."""
+    return any(n.endswith(("-incr", "-decr")) for n in names) or "jawOpen" in names
+
+
+def project(points: torch.Tensor, focal: torch.Tensor, centre: float) -> torch.Tensor:
+    """Head-space points (..., 3) → pixels (..., 2) of a tracked camera (`OPENCV_FROM_HEAD`): x right,
+    y down, depth −z; focal (...) broadcastable."""
+    z = -points[..., 2]
+    return torch.stack([focal * points[..., 0] / z + centre, focal * -points[..., 1] / z + centre], -1)
+
+
+def _cosine(step: int, total: int, lr: float) -> float:
+    return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / max(total, 1))))
+
+
+def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray], size: int, names: list[str],
+        config: FitConfig = FitConfig(), progress: Callable[[str, int, int], None] | None = None) -> FitResult:
+    """landmarks[v] (N_v, 468, 2) crop-pixel detections of video v (size × size crops), indices[v] (N_v,)
+    their source frame numbers (for smoothness) → the fitted parameters."""
+    torch.manual_seed(0)
+    head = landmark_head(model).double()
+    dtype = torch.float64
+    obs = torch.cat([torch.as_tensor(lm, dtype=dtype) for lm in landmarks])  # (N, L, 2)
+    if not torch.isfinite(obs).all():
+        raise ValueError("landmarks contain NaN: drop the frames without a face first")
+    video_of = torch.cat([torch.full((len(lm),), v) for v, lm in enumerate(landmarks)])
+    N, L = obs.shape[:2]
+    iod = (obs[:, LEFT_EYE_OUTER] - obs[:, RIGHT_EYE_OUTER]).norm(dim=-1)  # (N,)
+    if (iod < 2).any():
+        raise ValueError("a frame's detected eye corners are < 2 pixels apart: the face is too small")
+    centre = size / 2
+    f0 = 0.5 * size / math.tan(math.radians(config.fov_deg) / 2)
+
+    # closed-form start: depth from the eye distance, position from the landmark centroid, no rotation
+    rest = head(shape=torch.zeros(1, 1, dtype=dtype)).landmarks[0]  # (L, 3)
+    rest_iod = float((rest[LEFT_EYE_OUTER] - rest[RIGHT_EYE_OUTER]).norm())
+    depth = f0 * rest_iod / iod
+    c = obs.mean(1)
+    target = torch.stack([(c[:, 0] - centre) * depth / f0, -(c[:, 1] - centre) * depth / f0, -depth], -1)
+    t_unit = 0.05  # translation parameters in 5 cm units
+    params = {
+        "log_focal": torch.zeros(len(landmarks), dtype=dtype),
+        "rotation": torch.zeros(N, 3, dtype=dtype),
+        "translation": ((target - rest.mean(0)) / t_unit).clone(),
+        "expression": torch.zeros(N, model.n_expression, dtype=dtype),
+        "neck": torch.zeros(N, 3, dtype=dtype),
+        "jaw": torch.zeros(N, 3, dtype=dtype),
+        "shape": torch.zeros(1, model.n_shape, dtype=dtype),
+    }
+    for p in params.values():
+        p.requires_grad_(True)
+    joint = {n: k for k, n in enumerate(model.joint_names)}
+    clamp_expression, clamp_shape = one_sided(model.expression_names), one_sided(model.shape_names)
+    pairs = [(a, a + 1, float(indices[v][a - start + 1] - indices[v][a - start]))
+             for v, start in enumerate(np.cumsum([0] + [len(x) for x in landmarks[:-1]]))
+             for a in range(start, start + len(landmarks[v]) - 1)]
+    prev, nxt, gap = (torch.tensor([p[k] for p in pairs], dtype=torch.long if k < 2 else dtype) for k in range(3)) \
+        if pairs else (torch.zeros(0, dtype=torch.long),) * 2 + (torch.zeros(0, dtype=dtype),)
+
+    def pose_of() -> torch.Tensor:
+        pose = torch.zeros(N, model.n_joints, 3, dtype=dtype)
+        pose = pose.index_put((torch.arange(N), torch.full((N,), joint.get("global", 0))), params["rotation"])
+        for name in ("neck", "jaw"):
+            if name in joint:
+                pose = pose.index_put((torch.arange(N), torch.full((N,), joint[name])), params[name])
+        return pose
+
+    def energy(full: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = params["shape"].expand(N, -1)
+        expression = params["expression"] if full else params["expression"].detach()
+        out = head(shape=shape, expression=expression, pose=pose_of(), translation=params["translation"] * t_unit)
+        focal = f0 * params["log_focal"].exp()[video_of]
+        err = (project(out.landmarks, focal[:, None], centre) - obs).norm(dim=-1) / iod[:, None]  # (N, L)
+        eps = config.robust
+        e = ((err ** 2 + eps ** 2).sqrt() - eps).mean()
+        e = e + config.w_focal * (params["log_focal"] ** 2).sum()
+        if full:
+            e = e + config.w_shape * (params["shape"] ** 2).sum() + config.w_expression * (expression ** 2).sum(1).mean()
+            e = e + config.w_pose * (params["neck"] ** 2 + params["jaw"] ** 2).sum(1).mean()
+        if len(prev):
+            smooth = sum(((params[k][nxt] - params[k][prev]) ** 2).sum(1) for k in ("rotation", "translation", "neck", "jaw"))
+            if full:
+                smooth = smooth + ((expression[nxt] - expression[prev]) ** 2).sum(1)
+            e = e + config.w_smooth * (smooth / gap.clamp_min(1)).mean()
+        return e, err.detach()
+
+    stages = (("rigid", config.rigid_steps, ("log_focal", "rotation", "translation"), False),
+              ("full", config.steps, tuple(params), True))
+    err = None
+    for stage, steps, names_, full in stages:
+        opt = torch.optim.Adam([params[k] for k in names_], lr=config.lr)
+        for step in range(steps):
+            for group in opt.param_groups:
+                group["lr"] = _cosine(step, steps, config.lr)
+            opt.zero_grad(set_to_none=True)
+            e, err = energy(full)
+            e.backward()
+            opt.step()
+            with torch.no_grad():
+                if clamp_expression:
+                    params["expression"].clamp_(0, 1)
+                if clamp_shape:
+                    params["shape"].clamp_(0, 1)
+            if progress is not None:
+                progress(stage, step + 1, steps)
+    with torch.no_grad():
+        err = energy(True)[1]
+        pose = pose_of()
+    videos, start = [], 0
+    for v, name in enumerate(names):
+        rows = slice(start, start + len(landmarks[v]))
+        start += len(landmarks[v])
+        videos.append(TrackedVideo(name, float(f0 * params["log_focal"][v].detach().exp()), OPENCV_FROM_HEAD.numpy().copy(),
+                                   params["expression"][rows].detach().numpy(), pose[rows].numpy(),
+                                   (params["translation"][rows] * t_unit).detach().numpy(),
+                                   err[rows].mean(1).numpy()))
+    return FitResult(params["shape"][0].detach().numpy(), videos)
