@@ -43,10 +43,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=FitConfig.steps, help="Adam steps of the full fitting stage")
 
 
+FRAME_FOLDER_NAMES = ("images", "frames", "rgb")
+"""A frame folder with one of these names is named after its parent (DATA/app0/images → app0)."""
+
+
 def _names(inputs: list[Path]) -> list[str]:
+    """Appearance names: the video's stem, or a frame folder's (its parent's for `FRAME_FOLDER_NAMES`);
+    repeats get _2, _3 …"""
     names, seen = [], {}
     for path in inputs:
-        base = path.stem or "video"
+        base = path.resolve().parent.name if path.is_dir() and path.name in FRAME_FOLDER_NAMES else path.stem
+        base = base or "video"
         seen[base] = seen.get(base, 0) + 1
         names.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
     return names
