@@ -199,8 +199,7 @@ def closest_points_fast(points: torch.Tensor, vertices: torch.Tensor, faces: tor
     (with fcpw: its nearest triangle, then the point on it in torch)."""
     _check(points, vertices, faces)
     if len(points) == 0 or _backend.closest_point_backend()[0] != "pcu":
-        with torch.no_grad():
-            return closest_points(points, vertices, faces)
+        return closest_points(points, vertices, faces)
     dist, fid, bary = _backend.pcu_closest(points.cpu().numpy(), vertices.cpu().numpy(), faces.cpu().numpy())
     face_id = torch.from_numpy(fid)
     bary = torch.from_numpy(bary).to(points.dtype)

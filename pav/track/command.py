@@ -3,8 +3,9 @@
 Each input (a video file or a folder of frames) is one appearance. Per video: frames evenly subsampled
 (--max-frames), mediapipe landmarks, one stable square crop resized to --size, foreground and face-region
 masks (`observe.py`); then ONE fit over all videos with a shared identity (`fit.py`). Written in the
-collection format (docs/collection-format.md): images composited on white by the foreground mask (the
-background colour is recorded), masks, face masks, the tracked mesh's depth, the parameters and cameras;
+collection format (docs/collection-format.md): images composited on white by the foreground mask — the
+person mask limited to the avatar's shell around the tracked mesh, so no torso (the background colour is
+recorded) — masks, face masks, the tracked mesh's depth, the parameters and cameras;
 the last --test-fraction of each video's frames is the test split. Besides the collection: `tracking/`
 with overlays of the fitted mesh on a few frames per video and `tracking/report.json` (landmark error
 per video, normalised by the inter-ocular distance). The collection is built in a hidden sibling folder
@@ -23,9 +24,11 @@ import torch
 from tqdm import tqdm
 
 from ..camera import Camera
+from ..config import ModelConfig
 from ..data.collection import Appearance, AppearanceEntry, Frame, HeadModelRef, Manifest
 from ..data.writer import frame_paths, write_frame_files, write_manifest, write_transforms
 from ..geometry import rasterize
+from ..geometry.normals import vertex_normals
 from ..io import write_json, write_png
 from .fit import FitConfig, FitResult, TrackedVideo, fit, project
 
@@ -41,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-fraction", type=float, default=0.125, help="last part of each video kept for testing")
     p.add_argument("--subject", default="tracked subject", help="free-text subject name for the manifest")
     p.add_argument("--steps", type=int, default=FitConfig.steps, help="Adam steps of the full fitting stage")
+    p.add_argument("--photometric-steps", type=int, default=FitConfig.photometric_steps,
+                   help="Adam steps of the photometric stage (rasterized colour error; 0 = landmarks only)")
 
 
 FRAME_FOLDER_NAMES = ("images", "frames", "rgb")
@@ -66,6 +71,16 @@ def _tracked_vertices(model, shape: np.ndarray, video: TrackedVideo) -> torch.Te
                      expression=torch.tensor(video.expression, dtype=torch.float32),
                      pose=torch.tensor(video.pose, dtype=torch.float32),
                      translation=torch.tensor(video.translation, dtype=torch.float32)).vertices
+
+
+def head_region(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera,
+                margin: float = ModelConfig.shell_out) -> np.ndarray:
+    """(H, W) float32: 1 where the tracked mesh inflated by `margin` (the avatar's shell) covers the pixel.
+    The person mask times this keeps head, hair and neck and drops the torso, which no head avatar models
+    (INSTA and PAV remove it with face parsing)."""
+    with torch.no_grad():
+        inflated = vertices + margin * vertex_normals(vertices, faces)
+        return (rasterize(inflated, faces, camera).face_id >= 0).numpy().astype(np.float32)
 
 
 def _camera(video: TrackedVideo, size: int) -> Camera:
@@ -95,7 +110,7 @@ def write_collection(out: Path, model, spec: str, observations, result: FitResul
                           video.focal, size / 2, size / 2, video.expression[k], video.pose[k], video.translation[k],
                           **frame_paths(int(obs.indices[k])))
             app.frames.append(frame)
-            fg = obs.foreground[k]
+            fg = obs.foreground[k] * head_region(vertices[k], model.faces, camera)
             image = obs.frames[k].astype(np.float32) / 255 * fg[..., None] + (1 - fg[..., None])
             raster = rasterize(vertices[k], model.faces, camera)
             depth = torch.where(raster.face_id >= 0, raster.depth, torch.zeros(())).numpy()
@@ -152,8 +167,10 @@ def run(args: argparse.Namespace) -> int:
                                                               file=sys.stderr))
         bar.update(done - bar.n)
 
+    config = FitConfig(steps=args.steps, photometric_steps=args.photometric_steps)
     result = fit(model, [o.landmarks for o in observations], [o.indices for o in observations], args.size, names,
-                 FitConfig(steps=args.steps), fit_progress)
+                 config, fit_progress, images=[o.frames for o in observations],
+                 face_masks=[o.face_region for o in observations])
     for bar in bars.values():
         bar.close()
     work = out.with_name(f".{out.name}.partial")

@@ -11,8 +11,10 @@ Energy (all frames of all videos at once, full batch, Adam):
   outer-eye-corner distance (the error measure reported, too);
 - priors: ‖β‖², ‖e‖², neck and jaw rotations², and the focal's log distance to its start;
 - temporal smoothness: squared differences of consecutive kept frames of a video, divided by their gap.
+- optionally, photometric: the L1 colour error of the rasterized tracked mesh (an unknown colour per
+  vertex and video) over the face region (`_photometric_stage`).
 Coarse to fine: first the rigid head (rotation, translation, focal) from a closed-form start (depth from
-the detected eye distance), then everything. Coefficients of one-sided bases (the built-in model's
+the detected eye distance), then everything, then (optionally) the photometric stage at low resolution. Coefficients of one-sided bases (the built-in model's
 ARKit expressions and phenotype shape columns) are kept in [0, 1] by projection after each step.
 
 Only the vertices the landmarks touch are posed while fitting (`landmark_head`, a sub-model with the same
@@ -20,6 +22,7 @@ joints, tested against the full model).
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
@@ -57,6 +60,14 @@ class FitConfig:
     """temporal smoothness of consecutive frames (radians, coefficients, translation / 5 cm)."""
     robust: float = 0.01
     """ε of the Charbonnier penalty on IOD-normalised landmark distances."""
+    photometric_steps: int = 0
+    """Adam steps of the photometric stage (0: landmarks only; needs images and face masks)."""
+    photometric_size: int = 128
+    """resolution of the photometric stage's renders and images."""
+    photometric_batch: int = 4
+    """frames per photometric step."""
+    w_photo: float = 0.1
+    """weight of the photometric L1 (colour in [0, 1]) against the landmark energy."""
 
 
 class TrackedVideo(NamedTuple):
@@ -127,9 +138,12 @@ def _cosine(step: int, total: int, lr: float) -> float:
 
 
 def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray], size: int, names: list[str],
-        config: FitConfig = FitConfig(), progress: Callable[[str, int, int], None] | None = None) -> FitResult:
+        config: FitConfig = FitConfig(), progress: Callable[[str, int, int], None] | None = None,
+        images: list[np.ndarray] | None = None, face_masks: list[np.ndarray] | None = None) -> FitResult:
     """landmarks[v] (N_v, 468, 2) crop-pixel detections of video v (size × size crops), indices[v] (N_v,)
-    their source frame numbers (for smoothness) → the fitted parameters."""
+    their source frame numbers (for smoothness) → the fitted parameters. With images[v] (N_v, S, S, 3)
+    uint8 and face_masks[v] (N_v, S, S) and `config.photometric_steps`, a last stage adds the photometric
+    term (`_photometric_stage`)."""
     torch.manual_seed(0)
     head = landmark_head(model).double()
     dtype = torch.float64
@@ -216,6 +230,9 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
                     params["shape"].clamp_(0, 1)
             if progress is not None:
                 progress(stage, step + 1, steps)
+    if images is not None and face_masks is not None and config.photometric_steps > 0:
+        _photometric_stage(model, params, energy, pose_of, video_of, f0, t_unit, images, face_masks, size, config,
+                           progress)
     with torch.no_grad():
         err = energy(True)[1]
         pose = pose_of()
@@ -228,3 +245,66 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
                                    (params["translation"][rows] * t_unit).detach().numpy(),
                                    err[rows].mean(1).numpy()))
     return FitResult(params["shape"][0].detach().numpy(), videos)
+
+
+def _photometric_stage(model, params, energy, pose_of, video_of, f0, t_unit, images, face_masks, size, config,
+                       progress) -> None:
+    """The photometric term through the rasterizer: per video an unknown colour per vertex (lighting baked
+    in), the tracked mesh rendered by `rasterize` with visibility held fixed and barycentrics recomputed
+    with autograd (`interpolate(..., vertices=)`), and the L1 colour error over the face region at
+    `photometric_size`² added to the landmark energy. The colours are fitted alone for the first quarter
+    of the steps, then with every parameter."""
+    from ..camera import Camera
+    from ..geometry import interpolate, rasterize
+
+    dtype = torch.float64
+    full = copy.deepcopy(model).double()
+    ps = min(size, config.photometric_size)
+    scale = ps / size
+
+    def resample(a: np.ndarray) -> torch.Tensor:
+        t = torch.as_tensor(np.asarray(a, dtype=np.float32))
+        t = t.permute(0, 3, 1, 2) if t.ndim == 4 else t[:, None]
+        return torch.nn.functional.interpolate(t, size=(ps, ps), mode="area").permute(0, 2, 3, 1).to(dtype)
+
+    image = torch.cat([resample(im) / 255 for im in images])  # (N, ps, ps, 3)
+    region = torch.cat([resample(m)[..., 0] > 0.5 for m in face_masks])  # (N, ps, ps)
+    n_videos = int(video_of.max()) + 1
+    mean_colour = torch.stack([image[video_of == v][region[video_of == v]].mean(0) for v in range(n_videos)])
+    colours = mean_colour[:, None].repeat(1, model.n_vertices, 1).requires_grad_(True)  # (videos, V, 3)
+    generator = torch.Generator().manual_seed(0)
+    steps, warm = config.photometric_steps, config.photometric_steps // 4
+    N = len(image)
+    opt = torch.optim.Adam([{"params": [colours], "lr": 0.05},
+                            {"params": list(params.values()), "lr": config.lr * 0.1}])
+    for step in range(steps):
+        batch = torch.randperm(N, generator=generator)[:config.photometric_batch]
+        shape = params["shape"].expand(len(batch), -1)
+        vertices = full(shape=shape, expression=params["expression"][batch], pose=pose_of()[batch],
+                        translation=params["translation"][batch] * t_unit).vertices
+        photo = vertices.new_zeros(())
+        for b, k in enumerate(batch.tolist()):
+            focal = float(f0 * params["log_focal"][video_of[k]].detach().exp()) * scale
+            camera = Camera(OPENCV_FROM_HEAD.to(dtype), focal, focal, ps / 2, ps / 2, ps, ps)
+            with torch.no_grad():
+                raster = rasterize(vertices[b].detach(), full.faces, camera)
+            predicted = interpolate(colours[video_of[k]], raster, full.faces, vertices=vertices[b], camera=camera)
+            seen = region[k] & (raster.face_id >= 0)
+            if seen.any():
+                photo = photo + (predicted[seen] - image[k][seen]).abs().mean()
+        e, _ = energy(True)
+        total = config.w_photo * photo / len(batch) + (e if step >= warm else 0.0 * e)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        if step < warm:  # colours alone first
+            for p in params.values():
+                p.grad = None
+        opt.step()
+        with torch.no_grad():
+            colours.clamp_(0, 1)
+            if one_sided(model.expression_names):
+                params["expression"].clamp_(0, 1)
+            if one_sided(model.shape_names):
+                params["shape"].clamp_(0, 1)
+        if progress is not None:
+            progress("photometric", step + 1, steps)
