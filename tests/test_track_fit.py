@@ -130,3 +130,45 @@ def test_track_the_carphone_clip(tmp_path):
     assert video["frames"] == 120 and video["test_frames"] == 15
     assert video["landmark_error_iod_mean"] <= 0.03 and video["landmark_error_iod_max"] < 0.06
     assert len(read_collection(out).appearance("carphone_pristine").frames_in("train")) == 105
+
+
+def test_photometric_stage_corrects_noisy_landmarks(head):
+    """Images made exactly as the photometric term models them (an unknown colour per vertex, rasterized),
+    landmarks with 1 px noise: the photometric stage must bring the meshes closer to the truth than
+    landmarks alone (measured: 2.6 → 1.2 mm mean vertex error after removing each frame's offset)."""
+    from pav.geometry import interpolate, rasterize
+
+    size, n = 128, 8
+    full = copy.deepcopy(head).double()
+    expression, pose, translation = _random_params(head, n, 5)
+    with torch.no_grad():
+        truth = full(expression=expression, pose=pose, translation=translation)
+    focal = 0.5 * size / math.tan(math.radians(15))
+    rest = head.v_template.double()
+    colour = 0.5 + 0.5 * torch.sin(torch.stack([rest[:, 0] * 90, rest[:, 1] * 70 + 1, rest[:, 2] * 110 + 2], -1))
+    camera = Camera(OPENCV_FROM_HEAD, focal, focal, size / 2, size / 2, size, size)
+    images, masks = [], []
+    for k in range(n):
+        raster = rasterize(truth.vertices[k], head.faces, camera)
+        images.append((interpolate(colour, raster, head.faces).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8))
+        masks.append((raster.face_id >= 0).numpy().astype(np.float32))
+    landmarks = project(truth.landmarks, torch.tensor(focal, dtype=torch.float64), size / 2).numpy()
+    landmarks = landmarks + np.random.default_rng(0).normal(0, 1.0, landmarks.shape)
+    errors = []
+    for steps in (0, 200):
+        result = fit(head, [landmarks], [np.arange(n) * 50], size, ["a"], FitConfig(photometric_steps=steps),
+                     images=[np.stack(images)], face_masks=[np.stack(masks)])
+        video = result.videos[0]
+        with torch.no_grad():
+            fitted = full(shape=torch.tensor(result.shape)[None].expand(n, -1), expression=torch.tensor(video.expression),
+                          pose=torch.tensor(video.pose), translation=torch.tensor(video.translation)).vertices
+        offset = (truth.vertices - fitted).mean(1, keepdim=True)
+        errors.append(float((truth.vertices - fitted - offset).norm(dim=-1).mean()))
+    assert errors[1] < 0.6 * errors[0], f"landmarks only {1000 * errors[0]:.2f} mm, photometric {1000 * errors[1]:.2f} mm"
+
+
+def test_a_model_without_the_468_point_embedding_is_refused(head):
+    small = copy.deepcopy(head)
+    small.landmark_faces, small.landmark_bary = head.landmark_faces[:68], head.landmark_bary[:68]
+    with pytest.raises(ValueError, match="68-point landmark embedding"):
+        landmark_head(small)

@@ -96,9 +96,11 @@ def landmark_head(model: HeadModel) -> HeadModel:
     """A HeadModel whose vertices are only those of `model`'s landmark triangles (plus one row per joint that
     carries the joint's rest position, so the skeleton is the full model's), with the same landmark
     embedding: `sub(...).landmarks == model(...).landmarks` for any parameters."""
-    if model.landmark_faces is None:
-        raise ValueError(f"head model '{model.name}' has no landmark embedding: the built-in model has one; for "
-                         "FLAME put flame_static_embedding.pkl beside generic_model.pkl")
+    if model.landmark_faces is None or len(model.landmark_faces) != 468:
+        have = "no landmark embedding" if model.landmark_faces is None else \
+            f"a {len(model.landmark_faces)}-point landmark embedding"
+        raise ValueError(f"head model '{model.name}' has {have}; tracking needs mediapipe's 468-point embedding, "
+                         "which ships with the built-in head (--head-model default)")
     tri = model.faces[model.landmark_faces]  # (L, 3)
     keep, local = torch.unique(tri.reshape(-1), return_inverse=True)
     J, V = model.n_joints, len(keep)
