@@ -11,7 +11,7 @@ from pav import cli
 from pav.camera import Camera
 from pav.head import load_head_model
 from pav.track.fit import OPENCV_FROM_HEAD, FitConfig, fit, landmark_head, project
-from test_track_landmarks import astronaut, carphone, write_mp4  # noqa: F401 (astronaut: a fixture)
+from test_track_landmarks import carphone, write_mp4
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +99,15 @@ def test_track_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert "not an empty folder" in capsys.readouterr().err
 
 
-def test_track_one_photo_writes_a_readable_collection(tmp_path, astronaut):
+def test_track_one_photo_writes_a_readable_collection(tmp_path):
+    from skimage import data
+
     from pav.data import read_collection
     from pav.io import write_png
 
     folder = tmp_path / "astronaut"
     folder.mkdir()
-    write_png(folder / "0.png", astronaut)
+    write_png(folder / "0.png", data.astronaut())
     out = tmp_path / "data"
     assert cli.main(["track", str(folder), "--out", str(out), "--size", "128", "--steps", "200"]) == 0
     collection = read_collection(out)  # validates every file

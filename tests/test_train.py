@@ -23,12 +23,12 @@ def tiny_collection(tmp_path_factory):
     return out
 
 
-def new_trainer(collection, steps=10, seed=0):
+def new_trainer(collection, steps=10, seed=0, refresh_every=0):
     torch.manual_seed(seed)
     head = load_head_model("default")
     avatar = Avatar(small_config(), head, torch.tensor(collection.manifest.shape), collection.appearance_names)
     cfg = TrainConfig(steps=steps, rays_per_step=256, frames_per_step=4, occupancy_every=4, occupancy_warmup=6,
-                      seed=seed)
+                      interval_refresh_every=refresh_every, seed=seed)
     return avatar, Trainer(avatar, load_split(collection, "train"), cfg)
 
 
@@ -53,6 +53,35 @@ def test_resume_continues_exactly(tiny_collection):
         interrupted.step()
     weights, state = first.state_dict(), interrupted.state_dict()
     second, resumed = new_trainer(collection, seed=1)  # different init: everything must come from the state
+    second.load_state_dict(weights)
+    resumed.load_state_dict(state)
+    for _ in range(3):
+        resumed.step()
+    for (name, a), b in zip(straight.avatar.state_dict().items(), second.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_interval_refresh_follows_the_extents_and_resumes_exactly(tiny_collection):
+    """Refreshes at step 8 (every 4 after a 6-step warm-up): the rays then start at the per-vertex extents
+    (never before the whole shell's start, on the same pixels), and a run interrupted at step 9 and
+    resumed from its state ends where the straight run ends."""
+    collection = read_collection(tiny_collection)
+    _, straight = new_trainer(collection, refresh_every=4)
+    for _ in range(12):
+        straight.step()
+    assert straight.ray_extent is not None  # refreshed at step 8
+    _, probe = new_trainer(collection)
+    probe.refresh_intervals(torch.full((probe.avatar.head.n_vertices,), 0.005))  # a 5 mm shell instead of 4.5 cm
+    shell, rays = probe.shell_rays, probe.rays
+    assert all(torch.equal(a, b) for a, b in zip(shell.pixels, rays.pixels))
+    hit = torch.isfinite(shell.near)
+    assert bool((rays.near[hit] >= shell.near[hit] - 1e-6).all())
+    assert float((rays.near[hit] > shell.near[hit] + 0.01).float().mean()) > 0.3
+    first, interrupted = new_trainer(collection, refresh_every=4)
+    for _ in range(9):
+        interrupted.step()
+    weights, state = first.state_dict(), interrupted.state_dict()
+    second, resumed = new_trainer(collection, seed=1, refresh_every=4)
     second.load_state_dict(weights)
     resumed.load_state_dict(state)
     for _ in range(3):

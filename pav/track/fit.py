@@ -10,12 +10,13 @@ Energy (all frames of all videos at once, full batch, Adam):
   model's embedded landmark k (`HeadModel.landmarks`), π the video's camera and IOD the frame's detected
   outer-eye-corner distance (the error measure reported, too);
 - priors: ‖β‖², ‖e‖², neck and jaw rotations², and the focal's log distance to its start;
-- temporal smoothness: squared differences of consecutive kept frames of a video, divided by their gap.
+- temporal smoothness: squared differences of consecutive kept frames of a video, divided by their gap;
 - optionally, photometric: the L1 colour error of the rasterized tracked mesh (an unknown colour per
   vertex and video) over the face region (`_photometric_stage`).
 Coarse to fine: first the rigid head (rotation, translation, focal) from a closed-form start (depth from
-the detected eye distance), then everything, then (optionally) the photometric stage at low resolution. Coefficients of one-sided bases (the built-in model's
-ARKit expressions and phenotype shape columns) are kept in [0, 1] by projection after each step.
+the detected eye distance), then everything, then (optionally) the photometric stage at low resolution.
+Coefficients of one-sided bases (the built-in model's ARKit expressions and phenotype shape columns) are
+kept in [0, 1] by projection after each step (`keep_in_bounds`).
 
 Only the vertices the landmarks touch are posed while fitting (`landmark_head`, a sub-model with the same
 joints, tested against the full model).
@@ -128,6 +129,15 @@ def one_sided(names: list[str]) -> bool:
     return any(n.endswith(("-incr", "-decr")) for n in names) or "jawOpen" in names
 
 
+@torch.no_grad()
+def keep_in_bounds(model: HeadModel, params: dict[str, torch.Tensor]) -> None:
+    """Project one-sided coefficients (`one_sided`) back into [0, 1] after an optimiser step."""
+    if one_sided(model.expression_names):
+        params["expression"].clamp_(0, 1)
+    if one_sided(model.shape_names):
+        params["shape"].clamp_(0, 1)
+
+
 def project(points: torch.Tensor, focal: torch.Tensor, centre: float) -> torch.Tensor:
     """Head-space points (..., 3) → pixels (..., 2) of a tracked camera (`OPENCV_FROM_HEAD`): x right,
     y down, depth −z; focal (...) broadcastable."""
@@ -153,7 +163,7 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
     if not torch.isfinite(obs).all():
         raise ValueError("landmarks contain NaN: drop the frames without a face first")
     video_of = torch.cat([torch.full((len(lm),), v) for v, lm in enumerate(landmarks)])
-    N, L = obs.shape[:2]
+    N = len(obs)
     iod = (obs[:, LEFT_EYE_OUTER] - obs[:, RIGHT_EYE_OUTER]).norm(dim=-1)  # (N,)
     if (iod < 2).any():
         raise ValueError("a frame's detected eye corners are < 2 pixels apart: the face is too small")
@@ -179,12 +189,14 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
     for p in params.values():
         p.requires_grad_(True)
     joint = {n: k for k, n in enumerate(model.joint_names)}
-    clamp_expression, clamp_shape = one_sided(model.expression_names), one_sided(model.shape_names)
-    pairs = [(a, a + 1, float(indices[v][a - start + 1] - indices[v][a - start]))
-             for v, start in enumerate(np.cumsum([0] + [len(x) for x in landmarks[:-1]]))
-             for a in range(start, start + len(landmarks[v]) - 1)]
-    prev, nxt, gap = (torch.tensor([p[k] for p in pairs], dtype=torch.long if k < 2 else dtype) for k in range(3)) \
-        if pairs else (torch.zeros(0, dtype=torch.long),) * 2 + (torch.zeros(0, dtype=dtype),)
+    prev, nxt, gap, start = [], [], [], 0  # consecutive kept frames of each video
+    for lm, idx in zip(landmarks, indices):
+        prev += range(start, start + len(lm) - 1)
+        nxt += range(start + 1, start + len(lm))
+        gap += np.diff(np.asarray(idx, dtype=np.float64)).tolist()
+        start += len(lm)
+    prev, nxt = torch.tensor(prev, dtype=torch.long), torch.tensor(nxt, dtype=torch.long)
+    gap = torch.tensor(gap, dtype=dtype)
 
     def pose_of() -> torch.Tensor:
         pose = torch.zeros(N, model.n_joints, 3, dtype=dtype)
@@ -207,7 +219,8 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
             e = e + config.w_shape * (params["shape"] ** 2).sum() + config.w_expression * (expression ** 2).sum(1).mean()
             e = e + config.w_pose * (params["neck"] ** 2 + params["jaw"] ** 2).sum(1).mean()
         if len(prev):
-            smooth = sum(((params[k][nxt] - params[k][prev]) ** 2).sum(1) for k in ("rotation", "translation", "neck", "jaw"))
+            smooth = sum(((params[k][nxt] - params[k][prev]) ** 2).sum(1)
+                         for k in ("rotation", "translation", "neck", "jaw"))
             if full:
                 smooth = smooth + ((expression[nxt] - expression[prev]) ** 2).sum(1)
             e = e + config.w_smooth * (smooth / gap.clamp_min(1)).mean()
@@ -215,21 +228,15 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
 
     stages = (("rigid", config.rigid_steps, ("log_focal", "rotation", "translation"), False),
               ("full", config.steps, tuple(params), True))
-    err = None
     for stage, steps, names_, full in stages:
         opt = torch.optim.Adam([params[k] for k in names_], lr=config.lr)
         for step in range(steps):
             for group in opt.param_groups:
                 group["lr"] = _cosine(step, steps, config.lr)
             opt.zero_grad(set_to_none=True)
-            e, err = energy(full)
-            e.backward()
+            energy(full)[0].backward()
             opt.step()
-            with torch.no_grad():
-                if clamp_expression:
-                    params["expression"].clamp_(0, 1)
-                if clamp_shape:
-                    params["shape"].clamp_(0, 1)
+            keep_in_bounds(model, params)
             if progress is not None:
                 progress(stage, step + 1, steps)
     if images is not None and face_masks is not None and config.photometric_steps > 0:
@@ -242,7 +249,8 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
     for v, name in enumerate(names):
         rows = slice(start, start + len(landmarks[v]))
         start += len(landmarks[v])
-        videos.append(TrackedVideo(name, float(f0 * params["log_focal"][v].detach().exp()), OPENCV_FROM_HEAD.numpy().copy(),
+        focal = float(f0 * params["log_focal"][v].detach().exp())
+        videos.append(TrackedVideo(name, focal, OPENCV_FROM_HEAD.numpy().copy(),
                                    params["expression"][rows].detach().numpy(), pose[rows].numpy(),
                                    (params["translation"][rows] * t_unit).detach().numpy(),
                                    err[rows].mean(1).numpy()))
@@ -302,11 +310,8 @@ def _photometric_stage(model, params, energy, pose_of, video_of, f0, t_unit, ima
             for p in params.values():
                 p.grad = None
         opt.step()
+        keep_in_bounds(model, params)
         with torch.no_grad():
             colours.clamp_(0, 1)
-            if one_sided(model.expression_names):
-                params["expression"].clamp_(0, 1)
-            if one_sided(model.shape_names):
-                params["shape"].clamp_(0, 1)
         if progress is not None:
             progress("photometric", step + 1, steps)

@@ -28,8 +28,8 @@ def fit_overlay(frame: np.ndarray, vertices: torch.Tensor, faces: torch.Tensor, 
                 detected: np.ndarray | None = None, fitted: np.ndarray | None = None,
                 opacity: float = 0.5) -> np.ndarray:
     """frame (H, W, 3) uint8 with the mesh vertices (V, 3) shaded over it at `opacity`, then fitted
-    landmarks (L, 2) as red 3×3 dots and detected ones (L, 2) as green single pixels on top → (H, W, 3) uint8; side by side with the
-    plain frame, so the face can be compared with and without the mesh: (H, 2W, 3)."""
+    landmarks (L, 2) as red 3×3 dots and detected ones (L, 2) as green single pixels on top, side by side
+    with the plain frame (to compare the face with and without the mesh) → (H, 2W, 3) uint8."""
     shaded = shade(vertices, faces, camera, albedo=MESH).astype(np.float32)
     covered = shade(vertices, faces, camera, mode="alpha")[..., :1].astype(np.float32) / 255
     mixed = frame.astype(np.float32) * (1 - opacity * covered) + shaded * opacity * covered

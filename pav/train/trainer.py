@@ -45,20 +45,35 @@ class FrameRays(NamedTuple):
     surface_t: torch.Tensor  # (N, H·W) ray distance of the bare mesh (inf off the mesh)
 
 
-def precompute_rays(avatar: Avatar, data: FrameBatch, progress=None) -> FrameRays:
+def precompute_rays(avatar: Avatar, data: FrameBatch, progress=None, extent: torch.Tensor | None = None,
+                    base: FrameRays | None = None) -> FrameRays:
+    """Meshes and shell intervals of every training frame. extent (V,): per-vertex shell heights instead of
+    the config's `shell_out`; with `base` (the whole-shell rays), the pixel set stays base's and pixels the
+    tighter shell misses keep base's intervals."""
     cfg = avatar.config
-    with torch.no_grad():
-        vertices = avatar.deform(data.expression, data.pose, data.translation)
+    if base is None:
+        with torch.no_grad():
+            vertices = avatar.deform(data.expression, data.pose, data.translation)
+    else:
+        vertices = base.vertices
     pixels, nears, fars, surf = [], [], [], []
     for i in range(len(vertices)):
         camera = data.camera(i)
-        iv = ray_intervals(vertices[i], avatar.head.faces, camera, cfg.shell_out, cfg.shell_in, cfg.max_chord)
-        _, dirs = camera.rays()
-        cos = dirs @ camera.c2w[:3, 2].float()
-        pixels.append(iv.hit.reshape(-1).nonzero()[:, 0])
-        nears.append(iv.near.reshape(-1))
-        fars.append(iv.far.reshape(-1))
-        surf.append((iv.surface_depth / cos).reshape(-1))
+        shell = extent if extent is not None else cfg.shell_out
+        iv = ray_intervals(vertices[i], avatar.head.faces, camera, shell, cfg.shell_in, cfg.max_chord)
+        near, far = iv.near.reshape(-1), iv.far.reshape(-1)
+        if base is not None:
+            hit = iv.hit.reshape(-1)
+            near, far = torch.where(hit, near, base.near[i]), torch.where(hit, far, base.far[i])
+            pixels.append(base.pixels[i])
+            surf.append(base.surface_t[i])
+        else:
+            _, dirs = camera.rays()
+            cos = dirs @ camera.c2w[:3, 2].float()
+            pixels.append(iv.hit.reshape(-1).nonzero()[:, 0])
+            surf.append((iv.surface_depth / cos).reshape(-1))
+        nears.append(near)
+        fars.append(far)
         if progress:
             progress(i + 1, len(vertices))
     return FrameRays(vertices, pixels, torch.stack(nears), torch.stack(fars), torch.stack(surf))
@@ -70,7 +85,10 @@ class Trainer:
             raise ValueError("training needs frames with images (not the novel split)")
         self.avatar, self.data, self.config = avatar, data, config
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.rays = precompute_rays(avatar, data, progress)
+        self.shell_rays = precompute_rays(avatar, data, progress)
+        self.rays = self.shell_rays
+        self.ray_extent: torch.Tensor | None = None
+        """the per-vertex extents the current intervals were computed from (None: the whole shell)."""
         usable = [i for i, p in enumerate(self.rays.pixels) if len(p) > 0]
         if not usable:
             raise ValueError("no training frame shows the head: check the cameras and head parameters")
@@ -149,16 +167,27 @@ class Trainer:
             update_occupancy(avatar, self.reachable, data.expression, self.generator)
             if self.step_count >= cfg.occupancy_warmup:  # where rendering starts its rays
                 avatar.vertex_extent.copy_(vertex_extents(avatar, self.extent_probes))
+        every = cfg.interval_refresh_every
+        if every and self.step_count >= cfg.occupancy_warmup and self.step_count % every == 0:
+            self.refresh_intervals(avatar.vertex_extent)
         seconds = time.perf_counter() - start
         self.train_seconds += seconds
         psnr = float(-10 * torch.log10(mse.detach().clamp_min(1e-10)))
         return StepStats(self.step_count, float(loss.detach()), psnr, float(depth_l1.detach()), seconds, out.n_field_samples)
 
+    def refresh_intervals(self, extent: torch.Tensor) -> None:
+        """Recompute the training rays' intervals from per-vertex extents (V,) (`precompute_rays`)."""
+        self.ray_extent = extent.detach().clone()
+        self.rays = precompute_rays(self.avatar, self.data, extent=self.ray_extent, base=self.shell_rays)
+
     def state_dict(self) -> dict:
         return {"step": self.step_count, "train_seconds": self.train_seconds,
-                "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}
+                "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
+                "ray_extent": self.ray_extent}
 
     def load_state_dict(self, state: dict) -> None:
+        if state.get("ray_extent") is not None:
+            self.refresh_intervals(state["ray_extent"])
         self.step_count = int(state["step"])
         self.train_seconds = float(state["train_seconds"])
         self.optimizer.load_state_dict(state["optimizer"])
