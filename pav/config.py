@@ -78,7 +78,7 @@ class TrainConfig:
     """steps between occupancy-grid updates."""
     occupancy_warmup: int = 256
     """steps before the occupancy grid starts skipping samples."""
-    interval_refresh_every: int = 1024
+    interval_refresh_every: int = 512
     """steps between recomputing the training rays' sampling intervals from the per-vertex density extents
     (as rendering uses them: samples stay dense where density is); 0 keeps the whole shell."""
     checkpoint_every_s: float = 120.0
