@@ -48,14 +48,20 @@ def test_resume_continues_exactly(tiny_collection):
     _, straight = new_trainer(collection)
     for _ in range(8):
         straight.step()
-    first, interrupted = new_trainer(collection)
-    for _ in range(5):
+    assert_resumed_run_matches(collection, straight, stop_at=5)
+
+
+def assert_resumed_run_matches(collection, straight, stop_at, refresh_every=0):
+    """A run stopped at step `stop_at`, saved and resumed into a differently initialised trainer, must end
+    with the same weights as the `straight` run."""
+    first, interrupted = new_trainer(collection, refresh_every=refresh_every)
+    for _ in range(stop_at):
         interrupted.step()
     weights, state = first.state_dict(), interrupted.state_dict()
-    second, resumed = new_trainer(collection, seed=1)  # different init: everything must come from the state
+    second, resumed = new_trainer(collection, seed=1, refresh_every=refresh_every)  # everything from the state
     second.load_state_dict(weights)
     resumed.load_state_dict(state)
-    for _ in range(3):
+    for _ in range(straight.step_count - stop_at):
         resumed.step()
     for (name, a), b in zip(straight.avatar.state_dict().items(), second.state_dict().values()):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)
@@ -77,17 +83,7 @@ def test_interval_refresh_follows_the_extents_and_resumes_exactly(tiny_collectio
     hit = torch.isfinite(shell.near)
     assert bool((rays.near[hit] >= shell.near[hit] - 1e-6).all())
     assert float((rays.near[hit] > shell.near[hit] + 0.01).float().mean()) > 0.3
-    first, interrupted = new_trainer(collection, refresh_every=4)
-    for _ in range(9):
-        interrupted.step()
-    weights, state = first.state_dict(), interrupted.state_dict()
-    second, resumed = new_trainer(collection, seed=1, refresh_every=4)
-    second.load_state_dict(weights)
-    resumed.load_state_dict(state)
-    for _ in range(3):
-        resumed.step()
-    for (name, a), b in zip(straight.avatar.state_dict().items(), second.state_dict().values()):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)
+    assert_resumed_run_matches(collection, straight, stop_at=9, refresh_every=4)
 
 
 def test_cli_saves_on_ctrl_c_and_resumes(tiny_collection, tmp_path, monkeypatch, capsys):

@@ -9,6 +9,7 @@ in pav.geometry imports them.
 """
 from __future__ import annotations
 
+import importlib
 import warnings
 
 import numpy as np
@@ -19,28 +20,25 @@ _probe: dict = {}
 _fcpw_probe: dict = {}
 
 
-def _fcpw():
-    """The `fcpw` module, or None (cached, with the reason in `_fcpw_probe['reason']`)."""
-    if "module" not in _fcpw_probe:
+def _load(probe: dict, module_name: str, needed: str):
+    """The module `module_name` if it imports and has `needed`, else None; cached in `probe` with the reason
+    it is unavailable in probe['reason'] (ImportError, or a broken binary wheel)."""
+    if "module" not in probe:
         try:
-            import fcpw
-            fcpw.scene_3D  # noqa: B018 - the class we rely on must exist
-            _fcpw_probe["module"], _fcpw_probe["reason"] = fcpw, None
-        except Exception as e:  # ImportError, or a broken binary wheel
-            _fcpw_probe["module"], _fcpw_probe["reason"] = None, f"{type(e).__name__}: {e}"
-    return _fcpw_probe["module"]
+            module = importlib.import_module(module_name)
+            getattr(module, needed)
+            probe["module"], probe["reason"] = module, None
+        except Exception as e:
+            probe["module"], probe["reason"] = None, f"{type(e).__name__}: {e}"
+    return probe["module"]
+
+
+def _fcpw():
+    return _load(_fcpw_probe, "fcpw", "scene_3D")
 
 
 def _pcu():
-    """The `point_cloud_utils` module, or None (cached, with the reason in `_probe['reason']`)."""
-    if "module" not in _probe:
-        try:
-            import point_cloud_utils as pcu
-            pcu.closest_points_on_mesh  # noqa: B018 - the function we rely on must exist
-            _probe["module"], _probe["reason"] = pcu, None
-        except Exception as e:  # ImportError, or a broken binary wheel
-            _probe["module"], _probe["reason"] = None, f"{type(e).__name__}: {e}"
-    return _probe["module"]
+    return _load(_probe, "point_cloud_utils", "closest_points_on_mesh")
 
 
 def available_backends() -> list[str]:
