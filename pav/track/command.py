@@ -30,7 +30,7 @@ from ..data.writer import frame_paths, write_frame_files, write_manifest, write_
 from ..geometry import rasterize
 from ..geometry.normals import vertex_normals
 from ..io import write_json, write_png
-from .fit import FitConfig, FitResult, TrackedVideo, fit, project
+from .fit import FitConfig, FitResult, TrackedVideo, fit, landmark_head, project
 
 OVERLAYS_PER_VIDEO = 6
 
@@ -150,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
         raise ValueError(f"{out} exists and is not an empty folder: choose another --out or empty it")
     model = load_head_model(args.head_model)
+    landmark_head(model)  # refuses a model without the 468-point embedding before any video is read
     names = _names(args.inputs)
     start = time.perf_counter()
     observations = []
