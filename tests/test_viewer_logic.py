@@ -201,6 +201,10 @@ def test_training_session_steps_in_background_and_saves_under_the_lock():
 
     class FakeTrainer:
         step_count = 0
+        prepared_unlocked = 0
+
+        def prepare(self):
+            self.prepared_unlocked += not lock.locked()  # the interval refresh must not block rendering
 
         def step(self):
             assert lock.locked()  # an optimiser step never overlaps a render
@@ -215,5 +219,6 @@ def test_training_session_steps_in_background_and_saves_under_the_lock():
     session.start()
     session._thread.join(5)
     assert not session.running and session.trainer.step_count == 25 and session.error is None
+    assert session.trainer.prepared_unlocked == 25
     assert [h[0] for h in session.history] == list(range(1, 26)) and len(touched) == 2  # steps 10 and 20
     assert session.save() == 25 and saved == [True]

@@ -51,6 +51,7 @@ class TrainingSession:
                 if self.max_steps is not None and self.trainer.step_count >= self.max_steps:
                     break
                 start = time.perf_counter()
+                self.trainer.prepare()  # the interval refresh reads the avatar only: no need to block rendering
                 with self.lock:
                     stats = self.trainer.step()
                 self.history.append((stats.step, stats.loss, stats.psnr))

@@ -89,6 +89,8 @@ class Trainer:
         self.rays = self.shell_rays
         self.ray_extent: torch.Tensor | None = None
         """the per-vertex extents the current intervals were computed from (None: the whole shell)."""
+        self.refreshed_at = -1
+        """the step count at the last interval refresh."""
         usable = [i for i, p in enumerate(self.rays.pixels) if len(p) > 0]
         if not usable:
             raise ValueError("no training frame shows the head: check the cameras and head parameters")
@@ -137,6 +139,10 @@ class Trainer:
         return frames, torch.cat(pix), torch.cat(grp)
 
     def step(self) -> StepStats:
+        """One optimisation step (after `prepare()`, which it calls: drivers that share the avatar with a
+        renderer call `prepare()` outside their lock and `step()` inside, so the seconds-long interval
+        refresh does not hold the lock)."""
+        self.prepare()
         start = time.perf_counter()
         avatar, data, rays, cfg = self.avatar, self.data, self.rays, self.config
         frames, pixels, group = self.sample_batch()
@@ -167,13 +173,19 @@ class Trainer:
             update_occupancy(avatar, self.reachable, data.expression, self.generator)
             if self.step_count >= cfg.occupancy_warmup:  # where rendering starts its rays
                 avatar.vertex_extent.copy_(vertex_extents(avatar, self.extent_probes))
-        every = cfg.interval_refresh_every
-        if every and self.step_count >= cfg.occupancy_warmup and self.step_count % every == 0:
-            self.refresh_intervals(avatar.vertex_extent)
         seconds = time.perf_counter() - start
         self.train_seconds += seconds
         psnr = float(-10 * torch.log10(mse.detach().clamp_min(1e-10)))
         return StepStats(self.step_count, float(loss.detach()), psnr, float(depth_l1.detach()), seconds, out.n_field_samples)
+
+    def prepare(self) -> None:
+        """Work due before the next step that does not change the avatar: every `interval_refresh_every`
+        steps after the warm-up, recompute the rays' intervals from the current per-vertex extents."""
+        cfg, k = self.config, self.step_count
+        every = cfg.interval_refresh_every
+        if every and k >= cfg.occupancy_warmup and k % every == 0 and self.refreshed_at != k:
+            self.refresh_intervals(self.avatar.vertex_extent)
+            self.refreshed_at = k
 
     def refresh_intervals(self, extent: torch.Tensor) -> None:
         """Recompute the training rays' intervals from per-vertex extents (V,) (`precompute_rays`)."""
@@ -183,11 +195,12 @@ class Trainer:
     def state_dict(self) -> dict:
         return {"step": self.step_count, "train_seconds": self.train_seconds,
                 "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
-                "ray_extent": self.ray_extent}
+                "ray_extent": self.ray_extent, "refreshed_at": self.refreshed_at}
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("ray_extent") is not None:
             self.refresh_intervals(state["ray_extent"])
+        self.refreshed_at = int(state.get("refreshed_at", -1))
         self.step_count = int(state["step"])
         self.train_seconds = float(state["train_seconds"])
         self.optimizer.load_state_dict(state["optimizer"])
