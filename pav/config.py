@@ -19,7 +19,8 @@ VARIANTS = ("full", "no-offset", "no-lnf", "insta")
 PREVIEW_SAMPLES_PER_RAY = 6
 """Samples per ray of the viewer's interactive preview (final renders use ModelConfig.samples_per_ray).
 Measured on the demo avatar at 128²: against a 64-sample render, 6 samples give 29 dB, 8 give 33, 12 give
-38 and 24 give 49; at 128² a 6-sample frame takes ~100 ms on 2 cores (docs/performance.md)."""
+38 and 24 give 49; at 128² a 6-sample frame takes ~80 ms on 2 cores (docs/performance.md)."""
+
 
 @dataclass
 class ModelConfig:
