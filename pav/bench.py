@@ -47,9 +47,9 @@ def bench_render(checkpoint: str | Path, repeats: int = 5) -> dict:
     out = {}
     for size in (96, 128, 256):
         cam = orbit_camera(avatar, size, yaw=20.0, pitch=5.0)
+        rays = int(avatar.render(cam, e, p, 0).alpha.gt(0).sum())
         for mode, samples in (("preview", PREVIEW_SAMPLES_PER_RAY), ("final", None)):
-            ms = _median_ms(lambda: avatar.render(cam, e, p, 0, samples_per_ray=samples), repeats)
-            rays = int(avatar.render(cam, e, p, 0).alpha.gt(0).sum())
+            ms = _render_ms(avatar, cam, samples, repeats)
             k = samples or avatar.config.samples_per_ray
             out[f"{mode}_{size}"] = {"ms": round(ms, 1), "fps": round(1000 / ms, 2),
                                      "rays_per_s": round(rays / ms * 1000), "samples_per_s": round(rays * k / ms * 1000)}
@@ -132,9 +132,13 @@ def bench_render_one(checkpoint: str | Path, size: int, samples: int | None, rep
     from .export import orbit_camera
 
     avatar = load_avatar(Path(checkpoint))
+    return {"ms": round(_render_ms(avatar, orbit_camera(avatar, size, yaw=20.0, pitch=5.0), samples, repeats), 1)}
+
+
+def _render_ms(avatar, camera, samples: int | None, repeats: int) -> float:
+    """Median ms of rendering the avatar at rest (appearance 0) through `camera` with `samples` per ray."""
     e, p = torch.zeros(avatar.head.n_expression), torch.zeros(avatar.head.n_joints, 3)
-    cam = orbit_camera(avatar, size, yaw=20.0, pitch=5.0)
-    return {"ms": round(_median_ms(lambda: avatar.render(cam, e, p, 0, samples_per_ray=samples), repeats), 1)}
+    return _median_ms(lambda: avatar.render(camera, e, p, 0, samples_per_ray=samples), repeats)
 
 
 def _in_child(function: str, *args, tune: bool = True) -> dict:

@@ -44,7 +44,7 @@ import torch
 
 from ..camera import Camera, orbit
 from ..head.model import DEFAULT_MODEL, HeadModel
-from .landmarks import N_LANDMARKS, FaceLandmarker
+from .landmarks import N_LANDMARKS, OUTER_EYE_CORNERS, FaceLandmarker
 
 __all__ = ["Embedding", "EmbeddingCheck", "RayHits", "build_embedding", "check_embedding", "ray_mesh_hits",
            "write_embedding"]
@@ -58,7 +58,6 @@ REFERENCE_EXPRESSION = {"jawOpen": 0.2}
 """The mesh on which the per-render points are gathered and snapped (lips apart, so a point near the
 inner lip contour cannot snap across to the other lip)."""
 EXCLUDED_REGIONS = ("eyes", "mouth_interior")
-OUTER_EYE_CORNERS = (33, 263)
 
 
 class Embedding(NamedTuple):

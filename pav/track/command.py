@@ -23,14 +23,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..camera import Camera
 from ..config import ModelConfig
 from ..data.collection import Appearance, AppearanceEntry, Frame, HeadModelRef, Manifest
 from ..data.writer import frame_paths, write_frame_files, write_manifest, write_transforms
-from ..geometry import rasterize
-from ..geometry.normals import vertex_normals
+from ..nerf.sampling import ray_intervals
 from ..io import write_json, write_png
-from .fit import FitConfig, FitResult, TrackedVideo, fit, landmark_head, project
+from .fit import FitConfig, FitResult, TrackedVideo, fit, landmark_head
 
 OVERLAYS_PER_VIDEO = 6
 
@@ -73,31 +71,17 @@ def _tracked_vertices(model, shape: np.ndarray, video: TrackedVideo) -> torch.Te
                      translation=torch.tensor(video.translation, dtype=torch.float32)).vertices
 
 
-def head_region(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera,
-                margin: float = ModelConfig.shell_out) -> np.ndarray:
-    """(H, W) float32: 1 where the tracked mesh inflated by `margin` (the avatar's shell) covers the pixel.
-    The person mask times this keeps head, hair and neck and drops the torso, which no head avatar models
-    (INSTA and PAV remove it with face parsing)."""
-    with torch.no_grad():
-        inflated = vertices + margin * vertex_normals(vertices, faces)
-        return (rasterize(inflated, faces, camera).face_id >= 0).numpy().astype(np.float32)
-
-
-def _camera(video: TrackedVideo, size: int) -> Camera:
-    return Camera(torch.tensor(video.c2w, dtype=torch.float32), video.focal, video.focal, size / 2, size / 2, size, size)
-
-
 def write_collection(out: Path, model, spec: str, observations, result: FitResult, size: int, test_fraction: float,
                      subject: str, description: str) -> dict:
     """Write the tracked collection, overlays and report into `out` (an empty folder); returns the report."""
     from .overlay import fit_overlay
 
-    entries, report = [], {"videos": {}}
+    entries, report, cfg = [], {"videos": {}}, ModelConfig()
     for obs, video in zip(observations, result.videos):
         folder = out / obs.name
         n = len(obs.frames)
         n_test = int(round(test_fraction * n)) if n >= 8 else 0
-        camera = _camera(video, size)
+        camera = video.camera(size)
         app = Appearance(obs.name, folder, size, size, video.focal, video.focal, size / 2, size / 2,
                          list(model.expression_names), list(model.joint_names), [], fps=obs.fps,
                          background_color=(1.0, 1.0, 1.0),
@@ -106,19 +90,21 @@ def write_collection(out: Path, model, spec: str, observations, result: FitResul
         overlay_at = set(np.linspace(0, n - 1, min(OVERLAYS_PER_VIDEO, n)).round().astype(int).tolist())
         for k in tqdm(range(n), desc=f"write {obs.name}", unit="frame", leave=False, disable=not sys.stderr.isatty()):
             split = "test" if k >= n - n_test else "train"
-            frame = Frame(int(obs.indices[k]), float(obs.indices[k]) / obs.fps, split, video.c2w, video.focal,
-                          video.focal, size / 2, size / 2, video.expression[k], video.pose[k], video.translation[k],
-                          **frame_paths(int(obs.indices[k])))
+            index = int(obs.indices[k])
+            frame = Frame(index, index / obs.fps, split, camera.c2w.double().numpy(), camera.fx, camera.fy, camera.cx,
+                          camera.cy, video.expression[k], video.pose[k], video.translation[k], **frame_paths(index))
             app.frames.append(frame)
-            fg = obs.foreground[k] * head_region(vertices[k], model.faces, camera)
+            # the avatar's shell around the tracked mesh: the person mask times it keeps head, hair and neck and
+            # drops the torso, which no head avatar models (INSTA and PAV remove it with face parsing)
+            shell = ray_intervals(vertices[k], model.faces, camera, cfg.shell_out, cfg.shell_in, cfg.max_chord)
+            fg = obs.foreground[k] * shell.hit.numpy()
             image = obs.frames[k].astype(np.float32) / 255 * fg[..., None] + (1 - fg[..., None])
-            raster = rasterize(vertices[k], model.faces, camera)
-            depth = torch.where(raster.face_id >= 0, raster.depth, torch.zeros(())).numpy()
+            depth = torch.where(shell.surface_face >= 0, shell.surface_depth, torch.zeros(())).numpy()
             write_frame_files(app, frame, image=image, mask=fg, face_mask=obs.face_region[k], depth=depth)
             if k in overlay_at:
-                fitted = project(model.landmarks(vertices[k:k + 1].double())[0], torch.tensor(video.focal), size / 2)
+                fitted = camera.project(model.landmarks(vertices[k:k + 1])[0])[:, :2].numpy()
                 write_png(out / "tracking" / f"{obs.name}_{frame.index:05d}.png",
-                          fit_overlay(obs.frames[k], vertices[k], model.faces, camera, obs.landmarks[k], fitted.numpy()))
+                          fit_overlay(obs.frames[k], vertices[k], model.faces, camera, obs.landmarks[k], fitted))
         write_transforms(app)
         entries.append(AppearanceEntry(obs.name, obs.name))
         report["videos"][obs.name] = {

@@ -31,10 +31,10 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
+from ..camera import Camera
 from ..head import HeadModel
+from .landmarks import OUTER_EYE_CORNERS
 
-LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 263, 33
-"""mediapipe indices of the subject's left and right outer eye corners (the inter-ocular distance)."""
 OPENCV_FROM_HEAD = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
 """c2w of every tracked camera: at the origin, looking along head space −z, y down (OpenCV axes)."""
 
@@ -74,9 +74,7 @@ class FitConfig:
 class TrackedVideo(NamedTuple):
     name: str
     focal: float
-    """Focal length in crop pixels (fx = fy)."""
-    c2w: np.ndarray
-    """(4, 4) camera-to-world (OpenCV axes), the same for every frame (`OPENCV_FROM_HEAD`)."""
+    """Focal length in crop pixels (fx = fy); the camera is `OPENCV_FROM_HEAD` for every frame."""
     expression: np.ndarray
     """(N, E) per frame."""
     pose: np.ndarray
@@ -85,6 +83,10 @@ class TrackedVideo(NamedTuple):
     """(N, 3) metres."""
     landmark_error: np.ndarray
     """(N,) mean landmark distance / inter-ocular distance after fitting, per frame."""
+
+    def camera(self, size: int) -> Camera:
+        """The video's camera for its size × size crops (principal point at the centre)."""
+        return Camera(OPENCV_FROM_HEAD.float(), self.focal, self.focal, size / 2, size / 2, size, size)
 
 
 class FitResult(NamedTuple):
@@ -164,7 +166,7 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
         raise ValueError("landmarks contain NaN: drop the frames without a face first")
     video_of = torch.cat([torch.full((len(lm),), v) for v, lm in enumerate(landmarks)])
     N = len(obs)
-    iod = (obs[:, LEFT_EYE_OUTER] - obs[:, RIGHT_EYE_OUTER]).norm(dim=-1)  # (N,)
+    iod = (obs[:, OUTER_EYE_CORNERS[1]] - obs[:, OUTER_EYE_CORNERS[0]]).norm(dim=-1)  # (N,)
     if (iod < 2).any():
         raise ValueError("a frame's detected eye corners are < 2 pixels apart: the face is too small")
     centre = size / 2
@@ -172,7 +174,7 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
 
     # closed-form start: depth from the eye distance, position from the landmark centroid, no rotation
     rest = head(shape=torch.zeros(1, 1, dtype=dtype)).landmarks[0]  # (L, 3)
-    rest_iod = float((rest[LEFT_EYE_OUTER] - rest[RIGHT_EYE_OUTER]).norm())
+    rest_iod = float((rest[OUTER_EYE_CORNERS[1]] - rest[OUTER_EYE_CORNERS[0]]).norm())
     depth = f0 * rest_iod / iod
     c = obs.mean(1)
     target = torch.stack([(c[:, 0] - centre) * depth / f0, -(c[:, 1] - centre) * depth / f0, -depth], -1)
@@ -250,8 +252,7 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
         rows = slice(start, start + len(landmarks[v]))
         start += len(landmarks[v])
         focal = float(f0 * params["log_focal"][v].detach().exp())
-        videos.append(TrackedVideo(name, focal, OPENCV_FROM_HEAD.numpy().copy(),
-                                   params["expression"][rows].detach().numpy(), pose[rows].numpy(),
+        videos.append(TrackedVideo(name, focal, params["expression"][rows].detach().numpy(), pose[rows].numpy(),
                                    (params["translation"][rows] * t_unit).detach().numpy(),
                                    err[rows].mean(1).numpy()))
     return FitResult(params["shape"][0].detach().numpy(), videos)

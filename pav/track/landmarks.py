@@ -20,9 +20,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["FaceLandmarker", "VideoLandmarks", "FACE_OVAL", "N_LANDMARKS", "face_region_mask", "polygon_mask"]
+__all__ = ["FaceLandmarker", "VideoLandmarks", "FACE_OVAL", "N_LANDMARKS", "OUTER_EYE_CORNERS", "face_region_mask",
+           "polygon_mask"]
 
 N_LANDMARKS = 468
+OUTER_EYE_CORNERS = (33, 263)
+"""mediapipe indices of the subject's right and left outer eye corners: their distance is the inter-ocular
+distance that landmark errors are normalised by."""
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148,
              176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 """mediapipe's FACEMESH_FACE_OVAL edges chained into one closed loop, starting at the forehead (10)."""
@@ -125,8 +129,9 @@ class FaceLandmarker:
         mask = self._run("seg", image).segmentation_mask
         return np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)
 
-    def video_landmarks(self, frames: np.ndarray) -> VideoLandmarks:
-        """Landmarks of every frame of frames (N, H, W, 3) uint8 → `VideoLandmarks` (NaN where no face)."""
+    def video_landmarks(self, frames: np.ndarray, progress=None) -> VideoLandmarks:
+        """Landmarks of every frame of frames (N, H, W, 3) uint8 → `VideoLandmarks` (NaN where no face);
+        progress(done, total) is called after each frame when given."""
         if frames.ndim != 4:
             raise ValueError(f"frames must be (N, H, W, 3) uint8, got {frames.dtype} {frames.shape}")
         points = np.full((len(frames), N_LANDMARKS, 2), np.nan)
@@ -134,6 +139,8 @@ class FaceLandmarker:
             p = self.landmarks(frame)
             if p is not None:
                 points[k] = p
+            if progress is not None:
+                progress(k + 1, len(frames))
         return VideoLandmarks(points, np.isfinite(points[:, 0, 0]))
 
     def close(self) -> None:

@@ -49,14 +49,7 @@ def observe_video(path: str | Path, size: int, max_frames: int | None = 120, nam
     own = landmarker is None
     landmarker = landmarker or FaceLandmarker(static=True)
     try:
-        points = np.full((len(video.frames), 468, 2), np.nan)
-        for k, frame in enumerate(video.frames):
-            found = landmarker.landmarks(frame)
-            if found is not None:
-                points[k] = found
-            if progress is not None:
-                progress(k + 1, len(video.frames))
-        ok = np.isfinite(points).all(axis=(1, 2))
+        points, ok = landmarker.video_landmarks(video.frames, progress)
         if not ok.any():
             raise ValueError(f"video '{name}' ({path}): no face found in any of its {len(ok)} frames; "
                              "check that the face is visible and at least ~60 pixels wide")

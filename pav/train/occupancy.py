@@ -18,6 +18,11 @@ from ..geometry import closest_points
 from ..nerf.avatar import Avatar
 
 
+def cell_size(avatar: Avatar) -> float:
+    """The longest side of an occupancy cell (metres)."""
+    return float(((avatar.aabb[1] - avatar.aabb[0]) / avatar.occupancy.shape[0]).max())
+
+
 def cell_centres(G: int, aabb: torch.Tensor) -> torch.Tensor:
     """(G³, 3) canonical-space centres of the grid cells, index order (x, y, z) with z fastest."""
     c = (torch.arange(G, dtype=torch.float32) + 0.5) / G
@@ -94,14 +99,12 @@ def extent_probes(avatar: Avatar, steps: int = 24) -> ExtentProbes:
     """The probes of `vertex_extents` (computed once: the canonical mesh does not change)."""
     from ..geometry.normals import vertex_normals
 
-    cfg, G = avatar.config, avatar.occupancy.shape[0]
     v = avatar.canonical_vertices
     n = vertex_normals(v, avatar.head.faces)
-    h = torch.linspace(0.0, cfg.shell_out, steps)
+    h = torch.linspace(0.0, avatar.config.shell_out, steps)
     points = v[:, None] + h[None, :, None] * n[:, None]  # (V, S, 3)
-    cell = float(((avatar.aabb[1] - avatar.aabb[0]) / G).max())
     distance = closest_points(points.reshape(-1, 3), v, avatar.head.faces).distance.abs().view(len(v), steps)
-    return ExtentProbes(points, h, distance >= h - cell)
+    return ExtentProbes(points, h, distance >= h - cell_size(avatar))
 
 
 @torch.no_grad()
@@ -109,10 +112,8 @@ def vertex_extents(avatar: Avatar, probes: ExtentProbes | None = None) -> torch.
     """(V,) how far above each canonical vertex (along its normal) occupied cells reach, plus one cell
     of margin, at most `shell_out`; only `probes.genuine` points count. Canonicalization keeps normal
     offsets, so this bounds the density above the posed mesh too (rays start there: `Avatar.render`)."""
-    cfg, G = avatar.config, avatar.occupancy.shape[0]
     probes = probes if probes is not None else extent_probes(avatar)
     V, S = probes.genuine.shape
     occupied = avatar.occupied(avatar.to_unit_cube(probes.points.reshape(-1, 3))).view(V, S) & probes.genuine
     highest = torch.where(occupied, probes.heights, torch.zeros(())).max(1).values
-    cell = float(((avatar.aabb[1] - avatar.aabb[0]) / G).max())
-    return (highest + cell).clamp(max=cfg.shell_out)
+    return (highest + cell_size(avatar)).clamp(max=avatar.config.shell_out)
