@@ -1,5 +1,9 @@
 """The one module that probes optional accelerators (CUDA, tiny-cuda-nn) and decides which backend runs.
 
+`resolve_device("auto"|"cpu"|"cuda"|"cuda:N")` turns the `--device` flag (and `device=` arguments) into a
+`torch.device`: `auto` is the first CUDA device when one is usable, else the CPU; asking for CUDA where
+there is none is a one-line error naming the reason.
+
 Each probe runs once per process and is cached, failures included; each answers with a flag and a
 human-readable reason. `tinycudann` is imported here only, and only when CUDA is present (its import
 raises without a GPU). The environment variable PAV_BACKEND=torch|tcnn|auto (default auto) selects the
@@ -42,6 +46,40 @@ def cuda() -> Probe:
         why = "torch is a CPU-only build" if build is None else f"torch (CUDA {build}) sees no CUDA device"
         return Probe(False, why)
     return Probe(True, f"CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}")
+
+
+DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
+
+
+def resolve_device(value: "str | torch.device | None" = "auto") -> torch.device:
+    """The torch.device for a `--device` value: 'auto' (None too) → 'cuda' when usable else 'cpu';
+    'cpu'; 'cuda' / 'cuda:N' (an error naming the reason when CUDA or that index is unavailable)."""
+    if isinstance(value, torch.device):
+        value = str(value)
+    raw = "auto" if value is None else str(value).strip().lower()
+    if raw == "auto":
+        return torch.device("cuda") if cuda().available else torch.device("cpu")
+    try:
+        device = torch.device(raw)
+    except RuntimeError:
+        raise ValueError(f"--device {value!r}: expected {DEVICE_CHOICES}") from None
+    if device.type == "cpu":
+        return torch.device("cpu")
+    if device.type != "cuda":
+        raise ValueError(f"--device {value!r}: expected {DEVICE_CHOICES}")
+    gpu = cuda()
+    if not gpu.available:
+        raise ValueError(f"--device {value}: CUDA is unavailable ({gpu.reason}); use --device cpu or auto")
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise ValueError(f"--device {value}: this machine has {count} CUDA device(s), cuda:0..cuda:{count - 1}")
+    return device
+
+
+def add_device_argument(parser) -> None:
+    """`--device auto|cpu|cuda|cuda:N` (default auto), shared by every command."""
+    parser.add_argument("--device", default="auto", metavar="DEVICE",
+                        help="where to compute: auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
 
 
 @functools.cache
@@ -101,7 +139,7 @@ def _warn_once(message: str) -> None:
 
 def summary() -> dict:
     """Probe results as a JSON-friendly dict (for `python -m pav bench` and bug reports)."""
-    return {"torch": torch.__version__, "threads": torch.get_num_threads(),
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "auto_device": str(resolve_device()),
             "cuda": cuda()._asdict(), "tcnn": tcnn()._asdict()}
 
 

@@ -45,7 +45,7 @@ class Camera:
     def K(self) -> torch.Tensor:
         """(3, 3) intrinsic matrix, float64."""
         return torch.tensor([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]],
-                            dtype=torch.float64)
+                            dtype=torch.float64, device=self.c2w.device)
 
     @property
     def w2c(self) -> torch.Tensor:
@@ -68,8 +68,8 @@ class Camera:
 
     def rays(self, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-pixel rays through pixel centres: origins (H, W, 3) and unit directions (H, W, 3)."""
-        j = torch.arange(self.width, dtype=torch.float64) + 0.5
-        i = torch.arange(self.height, dtype=torch.float64) + 0.5
+        j = torch.arange(self.width, dtype=torch.float64, device=self.c2w.device) + 0.5
+        i = torch.arange(self.height, dtype=torch.float64, device=self.c2w.device) + 0.5
         ii, jj = torch.meshgrid(i, j, indexing="ij")
         d_cam = torch.stack([(jj - self.cx) / self.fx, (ii - self.cy) / self.fy, torch.ones_like(ii)], -1)
         c2w = self.c2w.double()
@@ -77,6 +77,11 @@ class Camera:
         d = d / d.norm(dim=-1, keepdim=True)
         o = c2w[:3, 3].expand_as(d)
         return o.to(dtype).contiguous(), d.to(dtype).contiguous()
+
+    def to(self, device: torch.device | str) -> "Camera":
+        """The same camera with `c2w` on `device` (everything a camera computes follows `c2w`)."""
+        return self if self.c2w.device == torch.device(device) else \
+            Camera(self.c2w.to(device), self.fx, self.fy, self.cx, self.cy, self.width, self.height)
 
     def scaled(self, width: int, height: int) -> "Camera":
         """The same view at another resolution (intrinsics scaled with the image)."""
@@ -92,7 +97,8 @@ class Camera:
 
 def look_at(eye, target, up=(0.0, 1.0, 0.0)) -> torch.Tensor:
     """OpenCV camera-to-world (4, 4, float64) at `eye` looking at `target`; `up` is world-up (image up)."""
-    eye, target, up = (torch.as_tensor(v, dtype=torch.float64) for v in (eye, target, up))
+    device = next((v.device for v in (eye, target, up) if torch.is_tensor(v)), torch.device("cpu"))
+    eye, target, up = (torch.as_tensor(v, dtype=torch.float64, device=device) for v in (eye, target, up))
     z = target - eye
     z = z / z.norm()
     x = torch.linalg.cross(z, up)  # camera x (right) = forward × up … with y down below
@@ -100,7 +106,7 @@ def look_at(eye, target, up=(0.0, 1.0, 0.0)) -> torch.Tensor:
         raise ValueError("look_at: view direction is parallel to `up`")
     x = x / x.norm()
     y = torch.linalg.cross(z, x)  # y points down in the image
-    c2w = torch.eye(4, dtype=torch.float64)
+    c2w = torch.eye(4, dtype=torch.float64, device=device)
     c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = x, y, z, eye
     return c2w
 
@@ -109,9 +115,9 @@ def orbit(target, radius: float, yaw_deg: float, pitch_deg: float) -> torch.Tens
     """Camera-to-world on a sphere about `target`. yaw 0, pitch 0 is in front of the face (+z) looking
     back at it; positive yaw moves the camera toward +x, positive pitch moves it up (+y)."""
     yaw, pitch = math.radians(yaw_deg), math.radians(pitch_deg)
-    t = torch.as_tensor(target, dtype=torch.float64)
+    t = torch.as_tensor(target, dtype=torch.float64, device=target.device if torch.is_tensor(target) else "cpu")
     offset = torch.tensor([math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch)],
-                          dtype=torch.float64)
+                          dtype=torch.float64, device=t.device)
     return look_at(t + radius * offset, t)
 
 
@@ -132,6 +138,6 @@ def opengl_view_projection(camera: Camera, near: float = 0.01, far: float = 10.0
     proj = torch.tensor([[2 * camera.fx / W, 0.0, 1 - 2 * camera.cx / W, 0.0],
                          [0.0, 2 * camera.fy / H, 2 * camera.cy / H - 1, 0.0],
                          [0.0, 0.0, -(far + near) / (far - near), -2 * far * near / (far - near)],
-                         [0.0, 0.0, -1.0, 0.0]], dtype=torch.float64)
+                         [0.0, 0.0, -1.0, 0.0]], dtype=torch.float64, device=camera.c2w.device)
     view = torch.linalg.inv(opencv_to_opengl(camera.c2w.double()))
     return proj @ view

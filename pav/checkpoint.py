@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .backends import resolve_device
 from .config import model_config_from_dict, to_dict
 from .head import HeadModel, load_head_model
 from .io import atomic_path
@@ -26,7 +27,8 @@ FORMAT_VERSION = 1
 
 
 def _weights(avatar: Avatar) -> dict[str, torch.Tensor]:
-    return {k: v.detach().contiguous() for k, v in avatar.state_dict().items() if not k.startswith("head.")}
+    """Host copies of the weights and buffers: a checkpoint does not depend on the device it came from."""
+    return {k: v.detach().cpu().contiguous() for k, v in avatar.state_dict().items() if not k.startswith("head.")}
 
 
 def save_avatar(avatar: Avatar, path: str | Path, head_spec: str = "default", info: dict | None = None) -> None:
@@ -66,9 +68,10 @@ def read_metadata(path: str | Path) -> dict:
         raise ValueError(f"{path}: checkpoint metadata is damaged ({exc})") from None
 
 
-def load_avatar(path: str | Path, head_model: HeadModel | str | None = None) -> Avatar:
-    """Open a checkpoint. `head_model`: the HeadModel or spec to use (default: the spec stored in the
-    checkpoint); its checksum must match the one the avatar was trained with."""
+def load_avatar(path: str | Path, head_model: HeadModel | str | None = None, device: str | torch.device = "cpu") -> Avatar:
+    """Open a checkpoint onto `device` (a torch.device or a `--device` value: 'cpu', 'cuda:1', 'auto').
+    `head_model`: the HeadModel or spec to use (default: the spec stored in the checkpoint); its checksum
+    must match the one the avatar was trained with. The weights are read to the CPU, then moved."""
     from safetensors.torch import load_file
 
     meta = read_metadata(path)
@@ -76,7 +79,7 @@ def load_avatar(path: str | Path, head_model: HeadModel | str | None = None) -> 
     if not isinstance(head_model, HeadModel):
         spec = head_model or ref["spec"]
         try:
-            head_model = load_head_model(spec)
+            head_model = load_head_model(spec, device="cpu")
         except FileNotFoundError:
             raise FileNotFoundError(f"{path} was trained with head model '{ref['name']}' ({ref['spec']}); "
                                     "pass its file with --head-model") from None
@@ -84,7 +87,7 @@ def load_avatar(path: str | Path, head_model: HeadModel | str | None = None) -> 
         raise ValueError(f"{path} was trained with head model '{ref['name']}' (checksum {ref['checksum'][:12]}…), "
                          f"not '{head_model.name}' ({head_model.checksum()[:12]}…): pass the right --head-model")
     config = model_config_from_dict(meta["model_config"])
-    weights = load_file(str(path))
+    weights = load_file(str(path), device="cpu")
     avatar = Avatar(config, head_model, weights["shape"], meta["appearances"])
     missing, unexpected = avatar.load_state_dict(weights, strict=False)
     # buffers added after a checkpoint was written keep their constructor defaults
@@ -95,7 +98,7 @@ def load_avatar(path: str | Path, head_model: HeadModel | str | None = None) -> 
                          f"unexpected {unexpected[:3]})")
     avatar.info = meta["info"]
     avatar.eval()
-    return avatar
+    return avatar.to(resolve_device(device))
 
 
 def train_state_path(path: str | Path) -> Path:
@@ -112,6 +115,6 @@ def load_train_state(path: str | Path) -> dict | None:
     if not p.exists():
         return None
     try:
-        return torch.load(p, weights_only=True)
+        return torch.load(p, weights_only=True, map_location="cpu")
     except Exception as exc:
         raise ValueError(f"{p}: training state is unreadable ({exc}); delete it to restart from the weights") from None

@@ -131,7 +131,7 @@ class Appearance:
         return [f for f in self.frames if f.split == split]
 
     def camera(self, frame: Frame) -> Camera:
-        return Camera(torch.as_tensor(frame.c2w, dtype=torch.float32), frame.fx, frame.fy, frame.cx, frame.cy,
+        return Camera(torch.as_tensor(frame.c2w, dtype=torch.float32, device="cpu"), frame.fx, frame.fy, frame.cx, frame.cy,
                       self.width, self.height)
 
     # ---- lazy image access (each re-checks size and channels) -------------------------------------------
@@ -169,7 +169,7 @@ class Appearance:
                                "background_path")
             return torch.from_numpy(raw).float() / 255.0
         if self.background_color is not None:
-            return torch.tensor(self.background_color, dtype=torch.float32).expand(self.height, self.width, 3)
+            return torch.tensor(self.background_color, dtype=torch.float32, device="cpu").expand(self.height, self.width, 3)
         return None
 
 
@@ -194,7 +194,7 @@ class Collection:
 
     def shape(self) -> torch.Tensor:
         """(1, S') float32 identity shape, ready for HeadModel.forward(shape=...)."""
-        return torch.tensor([self.manifest.shape], dtype=torch.float32)
+        return torch.tensor([self.manifest.shape], dtype=torch.float32, device="cpu")
 
     def check_head_model(self, model) -> None:
         """Raise ValueError when `model` (a HeadModel) is not the one this collection was made with."""

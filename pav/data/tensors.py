@@ -47,14 +47,22 @@ class FrameBatch(NamedTuple):
     width: int
     height: int
 
+    @property
+    def device(self) -> torch.device:
+        return self.c2w.device
+
+    def to(self, device: torch.device | str) -> "FrameBatch":
+        """The same frames with every tensor on `device`."""
+        return self._replace(**{k: v.to(device) for k, v in self._asdict().items() if torch.is_tensor(v)})
+
     def camera(self, i: int) -> Camera:
         fx, fy, cx, cy = self.intrinsics[i].tolist()
         return Camera(self.c2w[i], fx, fy, cx, cy, self.width, self.height)
 
 
 def load_split(collection: Collection, split: str = "train", appearances: list[str] | None = None,
-               progress: bool = False) -> FrameBatch:
-    """Load every frame of `split` (of the named `appearances`, default all) as tensors.
+               progress: bool = False, device: torch.device | str = "cpu") -> FrameBatch:
+    """Load every frame of `split` (of the named `appearances`, default all) as tensors on `device`.
     All selected appearances must share one image size."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -83,14 +91,15 @@ def load_split(collection: Collection, split: str = "train", appearances: list[s
         return torch.stack(xs) if with_gt else None
 
     def numbers(get, dtype=torch.float32):
-        return torch.as_tensor(np.stack([get(a, f) for _, a, f in items]), dtype=dtype)
+        return torch.as_tensor(np.stack([get(a, f) for _, a, f in items]), dtype=dtype, device="cpu")
 
-    return FrameBatch(
+    batch = FrameBatch(
         images=stack(images), masks=stack(masks), face_masks=stack(faces),
         depth=torch.stack(depths) if with_gt and len(depths) == len(items) else None,
         backgrounds=torch.stack(bgs) if bg_ok else None,
         c2w=numbers(lambda a, f: f.c2w), intrinsics=numbers(lambda a, f: np.array([f.fx, f.fy, f.cx, f.cy])),
         expression=numbers(lambda a, f: f.expression), pose=numbers(lambda a, f: f.pose),
         translation=numbers(lambda a, f: f.translation),
-        appearance=torch.tensor([k for k, _, _ in items], dtype=torch.int64),
-        frame_index=torch.tensor([f.index for _, _, f in items], dtype=torch.int64), width=W, height=H)
+        appearance=torch.tensor([k for k, _, _ in items], dtype=torch.int64, device="cpu"),
+        frame_index=torch.tensor([f.index for _, _, f in items], dtype=torch.int64, device="cpu"), width=W, height=H)
+    return batch if torch.device(device).type == "cpu" else batch.to(device)

@@ -28,7 +28,7 @@ def error_map(prediction: torch.Tensor, target: torch.Tensor, scale: float = 4.0
 def evaluate(avatar: Avatar, collection: Collection, split: str = "test", appearances: list[str] | None = None,
              side_by_side: Path | None = None, max_frames: int | None = None, progress: bool = True) -> dict:
     names = appearances or [n for n in collection.appearance_names if n in avatar.appearance_names]
-    data = load_split(collection, split, appearances=names)
+    data = load_split(collection, split, appearances=names, device=avatar.device)
     if data.images is None:
         raise ValueError(f"split '{split}' has no ground truth to evaluate against")
     order = list(range(len(data.expression)))
@@ -47,7 +47,7 @@ def evaluate(avatar: Avatar, collection: Collection, split: str = "test", appear
         scores["ssim"].append(ssim(pred, gt))
         if side_by_side is not None:
             row = torch.cat([pred, gt, error_map(pred, gt)], dim=1)
-            write_png(Path(side_by_side) / f"{app}_{int(data.frame_index[i]):05d}.png", row.numpy())
+            write_png(Path(side_by_side) / f"{app}_{int(data.frame_index[i]):05d}.png", row.cpu().numpy())
     seconds = (time.perf_counter() - start) / max(len(order), 1)
     status = learned_metrics_status()
     every = lambda key: [s for v in per_app.values() for s in v[key]]  # noqa: E731

@@ -26,8 +26,8 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
     return math.inf if mse == 0 else -10.0 * math.log10(mse)
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+def _gaussian_window(size: int = 11, sigma: float = 1.5, device: torch.device | None = None) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float64, device=device) - (size - 1) / 2
     g = torch.exp(-x ** 2 / (2 * sigma ** 2))
     return g / g.sum()
 
@@ -42,7 +42,7 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0
                          f"{tuple(target.shape)}")
     x = prediction.double().permute(2, 0, 1)[:, None]  # (C, 1, H, W)
     y = target.double().permute(2, 0, 1)[:, None]
-    g = _gaussian_window()
+    g = _gaussian_window(device=x.device)
     def blur(img):  # separable Gaussian, 'valid' region only
         img = F.conv2d(img, g.view(1, 1, -1, 1))
         return F.conv2d(img, g.view(1, 1, 1, -1))

@@ -43,8 +43,8 @@ class HeadModel(nn.Module):
                  parents, lbs_weights, joint_names, expression_names, posedirs=None, shape_names=None,
                  regions=None, landmark_faces=None, landmark_bary=None, license: str = ""):
         super().__init__()
-        f32 = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))  # noqa: E731
-        i64 = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64))  # noqa: E731
+        f32 = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device="cpu")  # noqa: E731
+        i64 = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device="cpu")  # noqa: E731
         V = len(v_template)
         J = len(joint_names)
         checks = {"v_template": (np.shape(v_template), (V, 3)),
@@ -79,13 +79,24 @@ class HeadModel(nn.Module):
         self.register_buffer("J_regressor", f32(J_regressor))
         self.register_buffer("lbs_weights", f32(lbs_weights))
         self.register_buffer("posedirs", f32(posedirs) if posedirs is not None else None)
-        self.regions = {str(k): torch.as_tensor(np.asarray(v, dtype=bool)) for k, v in (regions or {}).items()}
+        self.regions = {str(k): torch.as_tensor(np.asarray(v, dtype=bool), device="cpu")
+                        for k, v in (regions or {}).items()}
         for key, mask in self.regions.items():
             if mask.shape != (len(faces),):
                 raise ValueError(f"head model '{name}': region '{key}' has shape {tuple(mask.shape)}, "
                                  f"expected ({len(faces)},)")
         self.register_buffer("landmark_faces", i64(landmark_faces) if landmark_faces is not None else None)
         self.register_buffer("landmark_bary", f32(landmark_bary) if landmark_bary is not None else None)
+
+    def _apply(self, fn, recurse=True):
+        """`.to(device)` & co. also move the region masks (a plain dict, not buffers)."""
+        super()._apply(fn, recurse)
+        self.regions = {k: fn(v) for k, v in self.regions.items()}
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.v_template.device
 
     # ---- sizes -------------------------------------------------------------------------------------------
     @property
@@ -203,13 +214,19 @@ class HeadModel(nn.Module):
 
 
 def load_head_model(spec: str | Path = "default", *, uv_obj: str | Path | None = None,
-                    masks: str | Path | None = None) -> HeadModel:
-    """Load a head model.
+                    masks: str | Path | None = None, device: str | torch.device = "cpu") -> HeadModel:
+    """Load a head model onto `device` (a torch.device or a `--device` value such as 'auto', 'cuda:1').
 
     spec: "default" (the built-in model in assets/head/pav_head.npz), a path to an official FLAME
     `generic_model.pkl` (2020/2023; UVs from `head_template.obj` beside it or `uv_obj`, regions from
     `FLAME_masks.pkl` beside it or `masks`), or a path to a PAV head-model `.npz`.
     """
+    from ..backends import resolve_device
+
+    return _load_head_model(spec, uv_obj, masks).to(resolve_device(device))
+
+
+def _load_head_model(spec, uv_obj, masks) -> HeadModel:
     if str(spec) == "default":
         if not DEFAULT_MODEL.exists():
             raise FileNotFoundError(f"built-in head model missing: {DEFAULT_MODEL}; rebuild it with "

@@ -59,7 +59,11 @@ class Avatar(nn.Module):
         self.config = config
         self.head = head
         self.appearance_names = list(appearance_names)
-        self.register_buffer("shape", shape.float())
+        self.register_buffer("shape", shape.float().to(head.device))
+        with torch.device(head.device):  # every buffer and parameter on the head model's device
+            self._build(config, head)
+
+    def _build(self, config: ModelConfig, head: HeadModel) -> None:
         with torch.no_grad():
             canonical = self._canonical_vertices()
         self.register_buffer("canonical_vertices", canonical)
@@ -72,13 +76,18 @@ class Avatar(nn.Module):
         self.register_buffer("vertex_extent", torch.full((head.n_vertices,), config.shell_out))
         self.codes = None
         if config.variant in ("full", "no-offset"):
-            self.codes = LatentTextures(len(appearance_names), config.texture_channels, config.texture_resolution)
+            self.codes = LatentTextures(len(self.appearance_names), config.texture_channels, config.texture_resolution)
         elif config.variant == "no-lnf":
-            self.codes = GlobalCodes(len(appearance_names), config.texture_channels)
+            self.codes = GlobalCodes(len(self.appearance_names), config.texture_channels)
         encoder = HashGrid(config.hashgrid)
         self.field = CanonicalField(config.field, encoder, encoder.n_output_dims, head.n_expression,
                                     self.codes.channels if self.codes is not None else 0,
                                     use_offset=config.variant == "full")
+
+    @property
+    def device(self) -> torch.device:
+        """Where the avatar's tensors live (move them all with `avatar.to(device)`)."""
+        return self.shape.device
 
     @property
     def appearances(self) -> list[str]:
@@ -88,7 +97,7 @@ class Avatar(nn.Module):
     # ---- geometry ----------------------------------------------------------------------------------
     def _canonical_vertices(self) -> torch.Tensor:
         """Identity shape, zero expression, neutral pose, jaw opened by `canonical_jaw_deg` (V, 3)."""
-        pose = torch.zeros(1, self.head.n_joints, 3)
+        pose = torch.zeros(1, self.head.n_joints, 3, device=self.shape.device)
         if "jaw" in self.head.joint_names:
             pose[0, self.head.joint_names.index("jaw"), 0] = math.radians(self.config.canonical_jaw_deg)
         return self.head(shape=self.shape[None], pose=pose).vertices[0]
@@ -143,8 +152,8 @@ class Avatar(nn.Module):
                 uv.append((bary[:, :, None] * self.face_uv[face]).sum(1))
                 kept_group.append(torch.full_like(rows, g))
         keep_index, x01, d_c, uv, kept_group = (torch.cat(v) for v in (keep_index, x01, d_c, uv, kept_group))
-        sigma = torch.zeros(R * K, dtype=origins.dtype)
-        rgb = torch.zeros(R * K, 3, dtype=origins.dtype)
+        sigma = torch.zeros(R * K, dtype=origins.dtype, device=origins.device)
+        rgb = torch.zeros(R * K, 3, dtype=origins.dtype, device=origins.device)
         if len(keep_index):
             z = None
             if self.codes is not None:
@@ -167,22 +176,24 @@ class Avatar(nn.Module):
         density can begin (`vertex_extent` above each vertex of the posed mesh). `chunk` rays are rendered
         at a time: larger is faster (fewer tree builds and calls), `cancelled` is checked between chunks.
         Returns None if `cancelled()` turns True."""
+        dev = self.device
         weights = self.appearance_weights(appearance)
-        expression = torch.as_tensor(expression, dtype=torch.float32).reshape(1, -1)
-        pose = torch.as_tensor(pose, dtype=torch.float32).reshape(1, self.head.n_joints, 3)
+        expression = torch.as_tensor(expression, dtype=torch.float32, device=dev).reshape(1, -1)
+        pose = torch.as_tensor(pose, dtype=torch.float32, device=dev).reshape(1, self.head.n_joints, 3)
         if translation is not None:
-            translation = torch.as_tensor(translation, dtype=torch.float32).reshape(1, 3)
+            translation = torch.as_tensor(translation, dtype=torch.float32, device=dev).reshape(1, 3)
+        camera = camera.to(dev)
         vertices = self.deform(expression, pose, translation)
         cfg = self.config
         iv = ray_intervals(vertices[0], self.head.faces, camera, self.vertex_extent, cfg.shell_in, cfg.max_chord)
         origins, dirs = camera.rays()
         H, W = camera.height, camera.width
-        bg = torch.as_tensor(background, dtype=torch.float32)
+        bg = torch.as_tensor(background, dtype=torch.float32, device=dev)
         if bg.shape not in ((3,), (H, W, 3)):
             raise ValueError(f"background must be (3,) or ({H}, {W}, 3), got {tuple(bg.shape)}")
         bg = bg.reshape(-1, 3).expand(H * W, 3)
         rgb = bg.clone()
-        alpha, depth = torch.zeros(H * W), torch.zeros(H * W)
+        alpha, depth = torch.zeros(H * W, device=dev), torch.zeros(H * W, device=dev)
         hits = iv.hit.reshape(-1).nonzero()[:, 0]
         cos = (dirs.reshape(-1, 3) @ camera.c2w[:3, 2].float())
         for start in range(0, len(hits), chunk):
@@ -190,7 +201,7 @@ class Avatar(nn.Module):
                 return None
             idx = hits[start:start + chunk]
             out = self.render_rays(origins.reshape(-1, 3)[idx], dirs.reshape(-1, 3)[idx], iv.near.reshape(-1)[idx],
-                                   iv.far.reshape(-1)[idx], torch.zeros(len(idx), dtype=torch.long), vertices,
+                                   iv.far.reshape(-1)[idx], torch.zeros(len(idx), dtype=torch.long, device=dev), vertices,
                                    expression, weights, bg[idx], samples_per_ray=samples_per_ray)
             rgb[idx], alpha[idx], depth[idx] = out.rgb, out.alpha, out.depth * cos[idx]
         return RenderOutput(rgb.view(H, W, 3), alpha.view(H, W), depth.view(H, W))
@@ -205,8 +216,8 @@ class Avatar(nn.Module):
         if isinstance(appearance, int):
             if not 0 <= appearance < A:
                 raise ValueError(f"appearance index {appearance} is out of range 0..{A - 1}")
-            return nn.functional.one_hot(torch.tensor(appearance), A).float()
-        w = torch.as_tensor(appearance, dtype=torch.float32)
+            return nn.functional.one_hot(torch.tensor(appearance, device=self.device), A).float()
+        w = torch.as_tensor(appearance, dtype=torch.float32, device=self.device)
         if w.shape != (A,) or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ValueError(f"appearance weights must be {A} non-negative finite numbers with a positive sum, "
                              f"got {w.tolist()}")

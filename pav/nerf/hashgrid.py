@@ -173,8 +173,8 @@ class HashGrid(nn.Module):
         last = self.levels[-1]
         self.n_rows = last.offset + last.rows
         self.n_output_dims = self.config.n_output_dims
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
         table = torch.empty(self.n_rows, self.config.n_features_per_level)
+        gen = torch.Generator(device=table.device).manual_seed(seed) if seed is not None else None
         self.params = nn.Parameter(table.uniform_(-1e-4, 1e-4, generator=gen))
         choice = backends.choose_hashgrid_backend(backend, n_features_per_level=self.config.n_features_per_level)
         self.backend, self.backend_reason = choice.name, choice.reason

@@ -67,7 +67,8 @@ def stratified_samples(near: torch.Tensor, far: torch.Tensor, n_samples: int,
     `jitter` (training), at bin centres otherwise (rendering)."""
     R = near.shape[0]
     step = (far - near) / n_samples  # (R,)
-    bins = torch.arange(n_samples, dtype=near.dtype)
-    offset = torch.rand(R, n_samples, generator=generator, dtype=near.dtype) if jitter else torch.full((R, n_samples), 0.5, dtype=near.dtype)
+    like = {"dtype": near.dtype, "device": near.device}
+    bins = torch.arange(n_samples, **like)
+    offset = torch.rand(R, n_samples, generator=generator, **like) if jitter else torch.full((R, n_samples), 0.5, **like)
     t = near[:, None] + (bins + offset) * step[:, None]
     return RaySamples(t, step[:, None].expand(R, n_samples))

@@ -25,7 +25,7 @@ def cell_size(avatar: Avatar) -> float:
 
 def cell_centres(G: int, aabb: torch.Tensor) -> torch.Tensor:
     """(G³, 3) canonical-space centres of the grid cells, index order (x, y, z) with z fastest."""
-    c = (torch.arange(G, dtype=torch.float32) + 0.5) / G
+    c = (torch.arange(G, dtype=torch.float32, device=aabb.device) + 0.5) / G
     x01 = torch.stack(torch.meshgrid(c, c, c, indexing="ij"), -1).reshape(-1, 3)
     return aabb[0] + x01 * (aabb[1] - aabb[0])
 
@@ -43,11 +43,11 @@ def shell_cells(avatar: Avatar) -> torch.Tensor:
     half_diag = 0.5 * float(((avatar.aabb[1] - avatar.aabb[0]) / G).norm())
     reach = max(cfg.shell_out, cfg.shell_in) + half_diag
     longest_edge = float((vertices[faces] - vertices[faces.roll(1, 1)]).norm(dim=-1).max())
-    to_vertex, _ = cKDTree(vertices.numpy()).query(centres.numpy())
-    candidates = torch.from_numpy(to_vertex - longest_edge <= reach).nonzero()[:, 0]
+    to_vertex, _ = cKDTree(vertices.cpu().numpy()).query(centres.cpu().numpy())  # host copies (once per run)
+    candidates = torch.from_numpy(to_vertex - longest_edge <= reach).to(centres.device).nonzero()[:, 0]
     d = closest_points(centres[candidates], vertices, faces).distance
     near = (d <= cfg.shell_out + half_diag) & (d >= -cfg.shell_in - half_diag)
-    cells = torch.zeros(G ** 3, dtype=torch.bool)
+    cells = torch.zeros(G ** 3, dtype=torch.bool, device=centres.device)
     cells[candidates[near]] = True
     return cells.view(G, G, G)
 
@@ -60,22 +60,23 @@ def update_occupancy(avatar: Avatar, reachable: torch.Tensor, expressions: torch
     G = avatar.occupancy.shape[0]
     cells = reachable.reshape(-1).nonzero()[:, 0]
     ijk = torch.stack([cells // (G * G), (cells // G) % G, cells % G], -1).float()
-    x01 = (ijk + torch.rand(len(cells), 3, generator=generator)) / G
+    dev = generator.device
+    x01 = (ijk + torch.rand(len(cells), 3, generator=generator, device=dev)) / G
     x_c = avatar.aabb[0] + x01 * (avatar.aabb[1] - avatar.aabb[0])
     z = None
     if avatar.codes is not None:
         near = closest_points(x_c, avatar.canonical_vertices, avatar.head.faces)
         uv = (near.bary[:, :, None] * avatar.face_uv[near.face_id]).sum(1)
-        appearance = torch.randint(len(avatar.appearance_names), (len(cells),), generator=generator)
+        appearance = torch.randint(len(avatar.appearance_names), (len(cells),), generator=generator, device=dev)
         z = avatar.codes.lookup(uv, appearance)
     n_groups = min(16, len(expressions))
-    pick = torch.randint(len(expressions), (n_groups,), generator=generator)
-    group = torch.randint(n_groups, (len(cells),), generator=generator)
-    directions = torch.nn.functional.normalize(torch.randn(len(cells), 3, generator=generator), dim=-1)
+    pick = torch.randint(len(expressions), (n_groups,), generator=generator, device=dev)
+    group = torch.randint(n_groups, (len(cells),), generator=generator, device=dev)
+    directions = torch.nn.functional.normalize(torch.randn(len(cells), 3, generator=generator, device=dev), dim=-1)
     sigma = avatar.field(x01, directions, expressions[pick], group, z).sigma
     density = avatar.occupancy_density.view(-1)
     density[cells] = torch.maximum(density[cells] * decay, sigma)
-    occupied = torch.zeros(G ** 3, dtype=torch.bool)
+    occupied = torch.zeros(G ** 3, dtype=torch.bool, device=dev)
     occupied[cells] = density[cells] >= threshold
     avatar.occupancy.copy_(occupied.view(G, G, G))
     return float(occupied[cells].float().mean())
@@ -101,7 +102,7 @@ def extent_probes(avatar: Avatar, steps: int = 24) -> ExtentProbes:
 
     v = avatar.canonical_vertices
     n = vertex_normals(v, avatar.head.faces)
-    h = torch.linspace(0.0, avatar.config.shell_out, steps)
+    h = torch.linspace(0.0, avatar.config.shell_out, steps, device=v.device)
     points = v[:, None] + h[None, :, None] * n[:, None]  # (V, S, 3)
     distance = closest_points(points.reshape(-1, 3), v, avatar.head.faces).distance.abs().view(len(v), steps)
     return ExtentProbes(points, h, distance >= h - cell_size(avatar))
@@ -115,5 +116,5 @@ def vertex_extents(avatar: Avatar, probes: ExtentProbes | None = None) -> torch.
     probes = probes if probes is not None else extent_probes(avatar)
     V, S = probes.genuine.shape
     occupied = avatar.occupied(avatar.to_unit_cube(probes.points.reshape(-1, 3))).view(V, S) & probes.genuine
-    highest = torch.where(occupied, probes.heights, torch.zeros(())).max(1).values
+    highest = torch.where(occupied, probes.heights, probes.heights.new_zeros(())).max(1).values
     return (highest + cell_size(avatar)).clamp(max=avatar.config.shell_out)

@@ -83,8 +83,9 @@ class Trainer:
     def __init__(self, avatar: Avatar, data: FrameBatch, config: TrainConfig, progress=None):
         if data.images is None:
             raise ValueError("training needs frames with images (not the novel split)")
+        data = data.to(avatar.device)  # one copy at the edge; every tensor below is created on this device
         self.avatar, self.data, self.config = avatar, data, config
-        self.generator = torch.Generator().manual_seed(config.seed)
+        self.generator = torch.Generator(device=avatar.device).manual_seed(config.seed)
         self.shell_rays = precompute_rays(avatar, data, progress)
         self.rays = self.shell_rays
         self.ray_extent: torch.Tensor | None = None
@@ -94,7 +95,7 @@ class Trainer:
         usable = [i for i, p in enumerate(self.rays.pixels) if len(p) > 0]
         if not usable:
             raise ValueError("no training frame shows the head: check the cameras and head parameters")
-        self.usable = torch.tensor(usable)
+        self.usable = torch.tensor(usable, device=avatar.device)
         self.reachable = shell_cells(avatar)
         avatar.occupancy.copy_(self.reachable)
         self.extent_probes = extent_probes(avatar)
@@ -108,19 +109,20 @@ class Trainer:
         self.history: list[dict] = []
         """test-PSNR probes ({seconds, step, test_psnr}) recorded by the caller; saved in checkpoints."""
         H, W = data.height, data.width
-        self._origins = torch.stack([data.c2w[i, :3, 3] for i in range(len(data.c2w))])  # (N, 3)
+        self._origins = data.c2w[:, :3, 3].clone()  # (N, 3)
+        self._intrinsics = data.intrinsics.tolist()  # (N, 4) on the host: no device sync per step
         self._pixel_centres = self._pixel_centre_grid(H, W)
 
     def _pixel_centre_grid(self, H: int, W: int) -> torch.Tensor:
-        j = torch.arange(W, dtype=torch.float32) + 0.5
-        i = torch.arange(H, dtype=torch.float32) + 0.5
+        j = torch.arange(W, dtype=torch.float32, device=self.avatar.device) + 0.5
+        i = torch.arange(H, dtype=torch.float32, device=self.avatar.device) + 0.5
         ii, jj = torch.meshgrid(i, j, indexing="ij")
         return torch.stack([jj, ii], -1).reshape(-1, 2)  # pixel centres (H·W, 2)
 
     def _directions(self, frame: int, pixels: torch.Tensor) -> torch.Tensor:
-        fx, fy, cx, cy = self.data.intrinsics[frame].tolist()
+        fx, fy, cx, cy = self._intrinsics[frame]
         uv = self._pixel_centres[pixels]
-        d = torch.stack([(uv[:, 0] - cx) / fx, (uv[:, 1] - cy) / fy, torch.ones(len(pixels))], -1)
+        d = torch.stack([(uv[:, 0] - cx) / fx, (uv[:, 1] - cy) / fy, torch.ones_like(uv[:, 0])], -1)
         d = d @ self.data.c2w[frame, :3, :3].T
         return d / d.norm(dim=-1, keepdim=True)
 
@@ -129,13 +131,14 @@ class Trainer:
         pixels, grouped frame by frame."""
         cfg, rays = self.config, self.rays
         n_frames = min(cfg.frames_per_step, len(self.usable))
-        frames = self.usable[torch.randperm(len(self.usable), generator=self.generator)[:n_frames]]
+        gen = self.generator
+        frames = self.usable[torch.randperm(len(self.usable), generator=gen, device=gen.device)[:n_frames]]
         per_frame = max(1, cfg.rays_per_step // n_frames)
         pix, grp = [], []
         for g, f in enumerate(frames.tolist()):
             cand = rays.pixels[f]
-            pix.append(cand[torch.randint(len(cand), (per_frame,), generator=self.generator)])
-            grp.append(torch.full((per_frame,), g, dtype=torch.long))
+            pix.append(cand[torch.randint(len(cand), (per_frame,), generator=gen, device=gen.device)])
+            grp.append(torch.full((per_frame,), g, dtype=torch.long, device=gen.device))
         return frames, torch.cat(pix), torch.cat(grp)
 
     def step(self) -> StepStats:
@@ -154,7 +157,7 @@ class Trainer:
         if data.backgrounds is not None:
             background = data.backgrounds.view(len(data.backgrounds), HW, 3)[data.appearance[frame_of_ray], pixels]
         else:
-            background = torch.ones(len(pixels), 3)
+            background = torch.ones(len(pixels), 3, device=gt.device)
         out = avatar.render_rays(origins, dirs, rays.near[frame_of_ray, pixels], rays.far[frame_of_ray, pixels],
                                  group, rays.vertices[frames], data.expression[frames], data.appearance[frames],
                                  background, jitter=True, generator=self.generator,
@@ -204,4 +207,7 @@ class Trainer:
         self.step_count = int(state["step"])
         self.train_seconds = float(state["train_seconds"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
+        try:
+            self.generator.set_state(state["generator"])
+        except RuntimeError:  # saved on another kind of device (a CUDA run resumed on the CPU, or back)
+            self.generator.manual_seed(self.config.seed + self.step_count)
