@@ -17,13 +17,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--head-model", default="default", help="'default' or a FLAME generic_model.pkl")
     p.add_argument("--play", metavar="DATA/APPEARANCE", help="load a tracked video of a collection for playback")
     p.add_argument("--size", type=int, nargs=2, default=(1280, 800), metavar=("W", "H"), help="window size")
+    p.add_argument("--device", default="auto", help="where to render and train: auto (CUDA when available), cpu, "
+                                                    "cuda or cuda:N")
     return p.parse_args(argv)
 
 
 DEMO_AVATAR = Path(__file__).resolve().parent / "assets" / "demo" / "avatar.pav"
 
 
-def training_scene(data: Path, out: Path | None):
+def training_scene(data: Path, out: Path | None, device: str = "auto"):
     """Train on DATA in the background (into OUT, default runs/<DATA>.pav; resumed if it exists)."""
     import threading
 
@@ -34,7 +36,8 @@ def training_scene(data: Path, out: Path | None):
 
     out = out or Path("runs") / f"{data.resolve().name}.pav"
     print(f"training on {data} into {out} (resumes if it exists; saved when the window closes)")
-    args = argparse.Namespace(**(command.TRAIN_DEFAULTS | {"data": data, "out": out, "eval_every_s": 0}))
+    args = argparse.Namespace(**(command.TRAIN_DEFAULTS | {"data": data, "out": out, "eval_every_s": 0,
+                                                           "device": device}))
     avatar, trainer = command.build(args, read_collection(data))
     lock = threading.Lock()
     session = TrainingSession(trainer, lambda: command.save(avatar, trainer, args), lock)
@@ -53,12 +56,13 @@ def main(argv=None) -> int:
     try:
         checkpoint = Path(args.checkpoint) if args.checkpoint else (DEMO_AVATAR if DEMO_AVATAR.exists() else None)
         if args.train:
-            scene, training = training_scene(Path(args.train), Path(args.checkpoint) if args.checkpoint else None)
+            scene, training = training_scene(Path(args.train), Path(args.checkpoint) if args.checkpoint else None,
+                                             args.device)
         elif checkpoint is not None:
             head = args.head_model if args.head_model != "default" else None
-            scene = avatar_scene(pav.load_avatar(checkpoint, head))
+            scene = avatar_scene(pav.load_avatar(checkpoint, head, device=args.device))
         else:
-            scene = head_model_scene(pav.load_head_model(args.head_model))
+            scene = head_model_scene(pav.load_head_model(args.head_model, device=args.device))
         if args.play:
             from pav.data import read_collection
             from viewer.scenes import collection_sequence

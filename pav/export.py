@@ -54,12 +54,12 @@ def demo_sequence(avatar, size: int, seconds: float = 3.0, fps: int = 25, appear
     frames = []
     for k in range(n):
         s = k / max(n - 1, 1)
-        e = torch.zeros(len(names))
+        e = torch.zeros(len(names), device="cpu")  # host-side parameters; render moves them
         for name, weight in (("jawOpen", math.sin(math.pi * s) ** 2 * 0.7), ("mouthSmileLeft", 0.6 * s),
                              ("mouthSmileRight", 0.6 * s), ("browInnerUp", 0.8 * math.sin(2 * math.pi * s) ** 2)):
             if name in names:
                 e[names.index(name)] = weight
-        pose = torch.zeros(avatar.head.n_joints, 3)
+        pose = torch.zeros(avatar.head.n_joints, 3, device="cpu")
         if "neck" in avatar.head.joint_names:
             pose[avatar.head.joint_names.index("neck"), 1] = 0.25 * math.sin(2 * math.pi * s)
         frames.append(ClipFrame(orbit_camera(avatar, size), e, pose, None, appearance))
@@ -76,9 +76,9 @@ def drive_from_collection(avatar, collection, appearance_name: str, size: int | 
         camera = app.camera(f)
         if size is not None:
             camera = camera.scaled(round(size * camera.width / camera.height), size)
-        out.append(ClipFrame(camera, torch.as_tensor(f.expression, dtype=torch.float32),
-                             torch.as_tensor(f.pose, dtype=torch.float32),
-                             torch.as_tensor(f.translation, dtype=torch.float32),
+        out.append(ClipFrame(camera, torch.as_tensor(f.expression, dtype=torch.float32, device="cpu"),
+                             torch.as_tensor(f.pose, dtype=torch.float32, device="cpu"),
+                             torch.as_tensor(f.translation, dtype=torch.float32, device="cpu"),
                              appearance if appearance is not None else appearance_name))
     return out
 
@@ -95,16 +95,16 @@ def read_sequence(avatar, path: Path, size: int, appearance=0) -> tuple[list[Cli
     names, joints = avatar.head.expression_names, avatar.head.joint_names
     frames = []
     for k, item in enumerate(items):
-        e = torch.zeros(len(names))
+        e = torch.zeros(len(names), device="cpu")  # host-side parameters; render moves them
         for name, value in item.get("expression", {}).items():
             if name not in names or not math.isfinite(float(value)):
                 raise ValueError(f"{path}: frames[{k}].expression: bad entry {name}={value}")
             e[names.index(name)] = float(value)
-        pose = torch.zeros(len(joints), 3)
+        pose = torch.zeros(len(joints), 3, device="cpu")
         for name, value in item.get("pose", {}).items():
             if name not in joints or len(value) != 3 or not np.isfinite(value).all():
                 raise ValueError(f"{path}: frames[{k}].pose: bad entry {name}={value}")
-            pose[joints.index(name)] = torch.tensor(value, dtype=torch.float32)
+            pose[joints.index(name)] = torch.tensor(value, dtype=torch.float32, device="cpu")
         camera = orbit_camera(avatar, size, item.get("yaw", 0.0), item.get("pitch", 0.0), item.get("radius"))
         frames.append(ClipFrame(camera, e, pose, None, item.get("appearance", appearance)))
     if not frames:
@@ -138,7 +138,7 @@ def export_clip(avatar, frames: Iterable[ClipFrame], path: str | Path, fps: int 
             for k, f in enumerate(frames):
                 out = avatar.render(f.camera, f.expression, f.pose, f.appearance, translation=f.translation,
                                     background=background)
-                image = (out.rgb.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+                image = (out.rgb.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
                 if (W2, H2) != (W, H):
                     image = np.pad(image, ((0, H2 - H), (0, W2 - W), (0, 0)), mode="edge")
                 writer.send(np.ascontiguousarray(image))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .backends import add_device_argument
 from .checkpoint import load_avatar
 from .export import demo_sequence, drive_from_collection, export_clip, read_sequence, with_orbit
 
@@ -20,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=256, help="frame height in pixels (default 256)")
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--head-model", help="head-model file if the checkpoint's spec is not 'default'")
+    add_device_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--size {args.size}: choose 16..2048")
     if args.out.suffix.lower() != ".mp4":
         raise ValueError(f"--out {args.out}: the clip must be an .mp4")
-    avatar = load_avatar(args.checkpoint, args.head_model)
+    avatar = load_avatar(args.checkpoint, args.head_model, device=args.device)
     appearance = args.appearance if args.appearance is not None else 0
     if args.appearance is not None:
         avatar.appearance_weights(args.appearance)  # validates the name early

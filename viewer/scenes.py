@@ -45,17 +45,17 @@ def head_model_scene(model: HeadModel) -> Scene:
 
     def mesh(expression, pose) -> np.ndarray:
         with torch.no_grad():
-            out = model(expression=torch.as_tensor(expression, dtype=torch.float32)[None],
-                        pose=torch.as_tensor(pose, dtype=torch.float32)[None])
-        return out.vertices[0].numpy()
+            out = model(expression=torch.as_tensor(expression, dtype=torch.float32, device=model.device)[None],
+                        pose=torch.as_tensor(pose, dtype=torch.float32, device=model.device)[None])
+        return out.vertices[0].cpu().numpy()
 
     def render(request: RenderRequest, cancelled) -> np.ndarray:
         vertices = torch.from_numpy(mesh(request.expression, request.pose))
-        return shade(vertices, model.faces, request.camera, mode=request.mode)
+        return shade(vertices, model.faces.cpu(), request.camera, mode=request.mode)
 
-    lo, hi = model.v_template.min(0).values.numpy(), model.v_template.max(0).values.numpy()
+    lo, hi = model.v_template.min(0).values.cpu().numpy(), model.v_template.max(0).values.cpu().numpy()
     return Scene(f"head model: {model.name}", model.expression_names, model.joint_names, ["(head model)"],
-                 model.faces.numpy(), render, mesh, (lo + hi) / 2, framing_radius(hi - lo))
+                 model.faces.cpu().numpy(), render, mesh, (lo + hi) / 2, framing_radius(hi - lo))
 
 
 def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None) -> Scene:
@@ -65,8 +65,8 @@ def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None) -> Scene:
 
     def mesh(expression, pose) -> np.ndarray:
         with torch.no_grad():
-            return avatar.deform(torch.as_tensor(expression, dtype=torch.float32)[None],
-                                 torch.as_tensor(pose, dtype=torch.float32)[None])[0].numpy()
+            return avatar.deform(torch.as_tensor(expression, dtype=torch.float32, device=avatar.device)[None],
+                                 torch.as_tensor(pose, dtype=torch.float32, device=avatar.device)[None])[0].cpu().numpy()
 
     def render(request: RenderRequest, cancelled) -> np.ndarray | None:
         with lock:
@@ -84,7 +84,7 @@ def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None) -> Scene:
             image = torch.where(hit, 1.0 - 0.8 * (out.depth - lo) / max(hi - lo, 1e-6), 0.0)[..., None].expand(-1, -1, 3)
         else:
             image = out.rgb
-        return (image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+        return (image.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
 
     def export(keyframes, path, fps, size, orbit_degrees, progress) -> int:
         from pav.export import ClipFrame, export_clip, with_orbit
@@ -96,10 +96,10 @@ def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None) -> Scene:
         with lock:
             return export_clip(avatar, frames, path, fps=round(fps), background=background, progress=progress)
 
-    v = avatar.canonical_vertices.numpy()
+    v = avatar.canonical_vertices.cpu().numpy()
     lo, hi = v.min(0), v.max(0)
     return Scene(f"avatar ({len(avatar.appearance_names)} appearances)", avatar.head.expression_names,
-                 avatar.head.joint_names, avatar.appearance_names, avatar.head.faces.numpy(), render, mesh,
+                 avatar.head.joint_names, avatar.appearance_names, avatar.head.faces.cpu().numpy(), render, mesh,
                  (lo + hi) / 2, framing_radius(hi - lo), export=export)
 
 

@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..backends import add_device_argument
 from ..checkpoint import load_avatar
 from ..data import read_collection
 from ..io import write_json
@@ -20,10 +21,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--appearance", action="append", help="evaluate this appearance only; repeatable")
     p.add_argument("--max-frames", type=int, help="evaluate at most this many frames, evenly spread")
     p.add_argument("--head-model", help="head-model file if the checkpoint's spec is not 'default'")
+    add_device_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    avatar = load_avatar(args.checkpoint, args.head_model)
+    avatar = load_avatar(args.checkpoint, args.head_model, device=args.device)
     result = evaluate(avatar, read_collection(args.data), args.split, args.appearance, args.side_by_side,
                       args.max_frames)
     if args.json:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..backends import add_device_argument
 from ..checkpoint import load_avatar
 from ..config import VARIANTS
 from ..data import read_collection
@@ -28,16 +29,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes-b", type=float, help="budget per single-appearance model in (b) (default: --minutes)")
     p.add_argument("--skip-b", action="store_true", help="skip protocol (b)")
     p.add_argument("--max-frames", type=int, help="evaluate at most this many test frames per model")
+    add_device_argument(p)
 
 
 def train_or_reuse(data: Path, collection, out: Path, minutes: float, variant: str = "full",
-                   appearance: list[str] | None = None):
+                   appearance: list[str] | None = None, device: str = "auto"):
     if not out.exists():
         args = argparse.Namespace(**(TRAIN_DEFAULTS | {"data": data, "out": out, "minutes": minutes,
                                                        "variant": variant, "appearance": appearance,
-                                                       "eval_every_s": 0.0}))
+                                                       "eval_every_s": 0.0, "device": device}))
         train(args, collection)
-    return load_avatar(out)
+    return load_avatar(out, device=device)
 
 
 def model_facts(avatar, path: Path) -> dict:
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
                      "protocol_a": {}, "protocol_b": {}}
     for variant in args.variants:
         path = args.out / f"a_{variant}.pav"
-        avatar = train_or_reuse(args.data, collection, path, args.minutes, variant)
+        avatar = train_or_reuse(args.data, collection, path, args.minutes, variant, device=args.device)
         metrics = evaluate(avatar, collection, "test", max_frames=args.max_frames)
         results["protocol_a"][variant] = metrics | model_facts(avatar, path) | {"history": avatar.info.get("history")}
         write_json(args.out / "results.json", results)
@@ -60,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         unified = results["protocol_a"]["full"]
         for name in collection.appearance_names:
             path = args.out / f"b_{name}.pav"
-            avatar = train_or_reuse(args.data, collection, path, args.minutes_b or args.minutes, "full", [name])
+            avatar = train_or_reuse(args.data, collection, path, args.minutes_b or args.minutes, "full", [name],
+                                    device=args.device)
             metrics = evaluate(avatar, collection, "test", [name], max_frames=args.max_frames)
             results["protocol_b"][name] = {"separate": metrics | model_facts(avatar, path),
                                            "unified": unified["per_appearance"].get(name)}

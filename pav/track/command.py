@@ -37,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", type=Path, help="video files or folders of frames, one per appearance")
     p.add_argument("--out", type=Path, required=True, help="collection folder to create (absent or empty)")
     p.add_argument("--head-model", default="default", help="'default' (built-in) or a FLAME generic_model.pkl / .npz")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (validated; the landmark detector "
+                                                    "and the small fit run on the CPU in this version)")
     p.add_argument("--size", type=int, default=512, help="crop size in pixels (default 512)")
     p.add_argument("--max-frames", type=int, default=120, help="frames kept per video, evenly spread (default 120)")
     p.add_argument("--test-fraction", type=float, default=0.125, help="last part of each video kept for testing")
@@ -135,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
         raise ValueError(f"{out} exists and is not an empty folder: choose another --out or empty it")
+    from ..backends import resolve_device
+
+    resolve_device(args.device)  # a CUDA request on a machine without CUDA fails here, before any work
     model = load_head_model(args.head_model)
     landmark_head(model)  # refuses a model without the 468-point embedding before any video is read
     names = _names(args.inputs)

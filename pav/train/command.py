@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..backends import add_device_argument, resolve_device
 from ..checkpoint import load_avatar, load_train_state, save_avatar, save_train_state
 from ..config import VARIANTS, preset
 from ..data import load_split, read_collection
@@ -21,7 +22,8 @@ from ..nerf.avatar import Avatar
 from .trainer import Trainer
 
 TRAIN_DEFAULTS = {"preset": "cpu", "variant": "full", "steps": None, "minutes": None, "appearance": None,
-                  "head_model": None, "restart": False, "seed": 0, "eval_every_s": 120.0, "eval_frames": 6}
+                  "head_model": None, "restart": False, "seed": 0, "eval_every_s": 120.0, "eval_frames": 6,
+                  "device": "auto"}
 """argument defaults, for callers that build an argparse.Namespace themselves (pav reproduce)."""
 
 
@@ -40,6 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-every-s", type=float, default=120.0,
                    help="seconds of training between test-PSNR probes (0: never; default 120)")
     p.add_argument("--eval-frames", type=int, default=6, help="test frames per probe (default 6)")
+    add_device_argument(p)
 
 
 def for_avatar(data, collection, names: list[str]):
@@ -54,6 +57,7 @@ def for_avatar(data, collection, names: list[str]):
 
 def build(args, collection):
     """(avatar, trainer, resumed_step) for the arguments."""
+    device = resolve_device(getattr(args, "device", "auto"))
     head = load_head_model(args.head_model or collection.manifest.head_model.spec)
     if head.checksum() != collection.manifest.head_model.checksum:
         raise ValueError(f"{args.data}: the collection was tracked with head model "
@@ -69,7 +73,7 @@ def build(args, collection):
     state = None if args.restart else load_train_state(args.out)
     history = []
     if state is not None and args.out.exists():
-        avatar = load_avatar(args.out, head)
+        avatar = load_avatar(args.out, head, device=device)
         if avatar.appearance_names != names:
             raise ValueError(f"{args.out} was trained on appearances {avatar.appearance_names}; use --restart "
                              "or another --out")
@@ -77,7 +81,7 @@ def build(args, collection):
         avatar.train()
     else:
         torch.manual_seed(args.seed)
-        avatar = Avatar(model_cfg, head, torch.tensor(collection.manifest.shape), names)
+        avatar = Avatar(model_cfg, head, torch.tensor(collection.manifest.shape, device="cpu"), names).to(device)
         state = None
     bar = tqdm(total=len(data.expression), desc="preparing rays", leave=False)
     trainer = Trainer(avatar, data, train_cfg, progress=lambda i, n: bar.update(1))

@@ -198,11 +198,12 @@ class Trainer:
     def state_dict(self) -> dict:
         return {"step": self.step_count, "train_seconds": self.train_seconds,
                 "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
-                "ray_extent": self.ray_extent, "refreshed_at": self.refreshed_at}
+                "ray_extent": None if self.ray_extent is None else self.ray_extent.cpu(),
+                "refreshed_at": self.refreshed_at}
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("ray_extent") is not None:
-            self.refresh_intervals(state["ray_extent"])
+            self.refresh_intervals(state["ray_extent"].to(self.avatar.device))
         self.refreshed_at = int(state.get("refreshed_at", -1))
         self.step_count = int(state["step"])
         self.train_seconds = float(state["train_seconds"])
