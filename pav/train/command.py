@@ -147,5 +147,9 @@ def train(args: argparse.Namespace, collection) -> tuple[Avatar, Trainer, bool]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .distributed import environment, train as train_distributed
+
+    if (env := environment()) is not None:  # started by torchrun with several processes
+        return train_distributed(args, read_collection(args.data), env)
     _, _, interrupted = train(args, read_collection(args.data))
     return 130 if interrupted else 0

@@ -35,6 +35,15 @@ class StepStats(NamedTuple):
     """samples that reached the field."""
 
 
+class BatchLoss(NamedTuple):
+    """One batch's loss (differentiable) and what `StepStats` reports about it."""
+
+    loss: torch.Tensor
+    mse: torch.Tensor
+    depth_l1: torch.Tensor
+    samples: int
+
+
 class FrameRays(NamedTuple):
     """Per training frame, precomputed: the frame's mesh and, for its shell pixels, ray data."""
 
@@ -106,6 +115,11 @@ class Trainer:
         self.optimizer = torch.optim.Adam(groups, betas=config.betas, eps=1e-15)
         self.step_count = 0
         self.train_seconds = 0.0
+        self.render_rays = avatar.render_rays
+        """the ray renderer the loss calls (pav.train.distributed puts the DistributedDataParallel one here)."""
+        self.updates_shared_state = True
+        """refresh the occupancy grid and per-vertex extents (False on distributed ranks other than 0: they
+        receive rank 0's by broadcast)."""
         self.history: list[dict] = []
         """test-PSNR probes ({seconds, step, test_psnr}) recorded by the caller; saved in checkpoints."""
         H, W = data.height, data.width
@@ -147,6 +161,21 @@ class Trainer:
         refresh does not hold the lock)."""
         self.prepare()
         start = time.perf_counter()
+        batch = self.batch_loss()
+        self.optimizer.zero_grad(set_to_none=True)
+        batch.loss.backward()
+        self.optimizer.step()
+        self.step_count += 1
+        if self.updates_shared_state:
+            self.update_shared_state()
+        seconds = time.perf_counter() - start
+        self.train_seconds += seconds
+        psnr = float(-10 * torch.log10(batch.mse.detach().clamp_min(1e-10)))
+        return StepStats(self.step_count, float(batch.loss.detach()), psnr, float(batch.depth_l1.detach()), seconds,
+                         batch.samples)
+
+    def batch_loss(self) -> BatchLoss:
+        """Draw a batch (from `self.generator`) and compute its loss (DESIGN §1.8)."""
         avatar, data, rays, cfg = self.avatar, self.data, self.rays, self.config
         frames, pixels, group = self.sample_batch()
         frame_of_ray = frames[group]
@@ -158,28 +187,26 @@ class Trainer:
             background = data.backgrounds.view(len(data.backgrounds), HW, 3)[data.appearance[frame_of_ray], pixels]
         else:
             background = torch.ones(len(pixels), 3, device=gt.device)
-        out = avatar.render_rays(origins, dirs, rays.near[frame_of_ray, pixels], rays.far[frame_of_ray, pixels],
-                                 group, rays.vertices[frames], data.expression[frames], data.appearance[frames],
-                                 background, jitter=True, generator=self.generator,
-                                 use_occupancy=self.step_count >= cfg.occupancy_warmup)
+        out = self.render_rays(origins, dirs, rays.near[frame_of_ray, pixels], rays.far[frame_of_ray, pixels],
+                               group, rays.vertices[frames], data.expression[frames], data.appearance[frames],
+                               background, jitter=True, generator=self.generator,
+                               use_occupancy=self.step_count >= cfg.occupancy_warmup)
         mse = ((out.rgb - gt) ** 2).mean()
         face = data.face_masks.view(len(data.face_masks), HW)[frame_of_ray, pixels] > 0.5
         surface_t = rays.surface_t[frame_of_ray, pixels]
         face = face & torch.isfinite(surface_t)
         depth_l1 = (out.depth[face] - surface_t[face]).abs().mean() if face.any() else out.depth.sum() * 0
         loss = cfg.lambda_color * mse + cfg.lambda_depth * depth_l1
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.step_count += 1
+        return BatchLoss(loss, mse, depth_l1, out.n_field_samples)
+
+    def update_shared_state(self) -> None:
+        """After step k: every `occupancy_every` steps, refresh the occupancy grid and (after the warm-up)
+        the per-vertex extents where rendering starts its rays."""
+        avatar, cfg = self.avatar, self.config
         if self.step_count % cfg.occupancy_every == 0:
-            update_occupancy(avatar, self.reachable, data.expression, self.generator)
+            update_occupancy(avatar, self.reachable, self.data.expression, self.generator)
             if self.step_count >= cfg.occupancy_warmup:  # where rendering starts its rays
                 avatar.vertex_extent.copy_(vertex_extents(avatar, self.extent_probes))
-        seconds = time.perf_counter() - start
-        self.train_seconds += seconds
-        psnr = float(-10 * torch.log10(mse.detach().clamp_min(1e-10)))
-        return StepStats(self.step_count, float(loss.detach()), psnr, float(depth_l1.detach()), seconds, out.n_field_samples)
 
     def prepare(self) -> None:
         """Work due before the next step that does not change the avatar: every `interval_refresh_every`

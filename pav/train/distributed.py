@@ -1,0 +1,171 @@
+"""Several processes train one avatar: `torchrun --nproc_per_node N -m pav train DATA --out CKPT`.
+
+The same `Trainer`, wrapped (docs/distributed.md has the commands for several GPUs, machines and Slurm):
+- torchrun sets RANK, WORLD_SIZE, LOCAL_RANK (and MASTER_ADDR/PORT); `pav train` sees WORLD_SIZE > 1 and
+  comes here. Backend gloo on the CPU, NCCL on CUDA (rank r uses cuda:LOCAL_RANK);
+- the trainer's ray renderer goes through DistributedDataParallel, so backward all-reduces (averages)
+  every gradient: MLPs, hash-grid table and latent textures. `find_unused_parameters` stays off: every
+  parameter takes part in every step's loss (DDP raises at the next step if one did not);
+- each rank draws its frames, rays and jitter from its own stream, seeded by (seed, rank, step at start):
+  ranks never repeat each other's draws; after a resume the streams restart from the resumed step;
+- occupancy grid, its densities and the per-vertex extents are computed by rank 0 alone and broadcast
+  after each refresh (DDP's own buffer broadcast is off: the head model's buffers never change);
+- rank 0 alone logs, shows progress, probes the test PSNR and writes checkpoints (atomically, as the
+  single-process command does); rank 0 decides when to stop and tells the others every step;
+- Ctrl-C (torchrun forwards it to every rank) saves on rank 0 and stops all; a rank that dies makes the
+  others' next collective fail (or torchrun stops them), the job exits non-zero and the last checkpoint is
+  intact. Collectives time out after $PAV_DIST_TIMEOUT_S seconds (default 300).
+Resume works with any number of ranks: the checkpoint holds one model and one optimiser state.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from datetime import timedelta
+from typing import NamedTuple
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .trainer import StepStats, Trainer
+
+TIMEOUT_VAR = "PAV_DIST_TIMEOUT_S"
+
+
+class DistEnv(NamedTuple):
+    rank: int
+    world_size: int
+    local_rank: int
+
+
+def environment() -> DistEnv | None:
+    """The torchrun/Slurm process layout from RANK, WORLD_SIZE, LOCAL_RANK, or None for a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world <= 1:
+        return None
+    try:
+        return DistEnv(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    except KeyError:
+        raise ValueError("WORLD_SIZE > 1 but RANK is unset: start distributed training with torchrun") from None
+
+
+def stream_seed(seed: int, rank: int, step: int) -> int:
+    """The seed of rank `rank`'s draws when training (re)starts at `step` (distinct per rank and restart)."""
+    return (seed * 1_000_003 + rank * 7_919 + step * 104_729 + 1) % (2 ** 63)
+
+
+def setup(env: DistEnv, device: str) -> torch.device:
+    """Join the process group; returns this rank's device ('auto'/'cuda' → cuda:LOCAL_RANK)."""
+    from ..backends import resolve_device
+
+    chosen = resolve_device(device)
+    if chosen.type == "cuda":
+        chosen = torch.device("cuda", env.local_rank if chosen.index is None else chosen.index)
+        torch.cuda.set_device(chosen)
+    if not dist.is_initialized():
+        timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_VAR, "300")))
+        dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", timeout=timeout,
+                                rank=env.rank, world_size=env.world_size)
+    return chosen
+
+
+class _RenderRays(nn.Module):
+    """The avatar's `render_rays` as a module's forward, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, avatar: nn.Module):
+        super().__init__()
+        self.avatar = avatar
+
+    def forward(self, *args, **kwargs):
+        return self.avatar.render_rays(*args, **kwargs)
+
+
+class DistributedTrainer:
+    """A `Trainer` whose gradients are averaged over the process group and whose shared state comes from
+    rank 0. `step()` is the trainer's step plus the broadcast of the occupancy state after a refresh."""
+
+    SHARED = ("occupancy", "occupancy_density", "vertex_extent")
+
+    def __init__(self, trainer: Trainer, rank: int):
+        self.trainer, self.rank = trainer, rank
+        avatar = trainer.avatar
+        device_ids = [avatar.device.index] if avatar.device.type == "cuda" else None
+        self.ddp = nn.parallel.DistributedDataParallel(_RenderRays(avatar), device_ids=device_ids,
+                                                       broadcast_buffers=False, find_unused_parameters=False)
+        trainer.render_rays = self.ddp
+        trainer.updates_shared_state = rank == 0
+        trainer.generator.manual_seed(stream_seed(trainer.config.seed, rank, trainer.step_count))
+        self.broadcast_shared_state()  # a resumed rank 0 may hold newer state than the others built
+
+    def broadcast_shared_state(self) -> None:
+        for name in self.SHARED:
+            buffer = getattr(self.trainer.avatar, name)
+            if buffer.dtype == torch.bool:  # gloo and NCCL broadcast numbers, not bools
+                carrier = buffer.to(torch.uint8)
+                dist.broadcast(carrier, 0)
+                buffer.copy_(carrier.bool())
+            else:
+                dist.broadcast(buffer, 0)
+
+    def step(self) -> StepStats:
+        stats = self.trainer.step()
+        if self.trainer.step_count % self.trainer.config.occupancy_every == 0:
+            self.broadcast_shared_state()
+        return stats
+
+
+def agree(flag: bool, device: torch.device) -> bool:
+    """Rank 0's `flag`, on every rank (one tiny broadcast)."""
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
+    dist.broadcast(t, 0)
+    return bool(t.item())
+
+
+def train(args: argparse.Namespace, collection, env: DistEnv) -> int:
+    """`pav train` on rank `env.rank` of `env.world_size` (see the module docstring). Returns the exit code."""
+    from tqdm import tqdm
+
+    from . import command
+
+    lead = env.rank == 0
+    if not lead:
+        os.environ["TQDM_DISABLE"] = "1"  # rank 0 alone shows progress
+    args.device = str(setup(env, args.device))
+    try:
+        avatar, trainer = command.build(args, collection)
+        runner = DistributedTrainer(trainer, env.rank)
+        cfg = trainer.config
+        if lead and trainer.step_count:
+            print(f"resuming {args.out} at step {trainer.step_count} on {env.world_size} ranks")
+        deadline = time.monotonic() + 60 * cfg.minutes if cfg.minutes else None
+        bar = tqdm(total=cfg.steps if deadline is None else None, initial=trainer.step_count, desc="training",
+                   unit="step", disable=not lead)
+        last_save = time.monotonic()
+        try:
+            while agree(trainer.step_count < cfg.steps and (deadline is None or time.monotonic() < deadline),
+                        avatar.device):
+                stats = runner.step()
+                bar.update(1)
+                if lead and stats.step % 10 == 0:
+                    bar.set_postfix(loss=f"{stats.loss:.4f}", psnr=f"{stats.psnr:.2f}")
+                if lead and time.monotonic() - last_save > cfg.checkpoint_every_s:
+                    command.save(avatar, trainer, args)
+                    last_save = time.monotonic()
+        except KeyboardInterrupt:
+            bar.close()
+            if lead:
+                command.save(avatar, trainer, args)
+                print(f"interrupted: saved {args.out} at step {trainer.step_count}; run the same command to resume")
+            return 130
+        bar.close()
+        if lead:
+            command.save(avatar, trainer, args)
+            print(f"saved {args.out} after {trainer.step_count} steps on {env.world_size} ranks "
+                  f"({trainer.train_seconds / 60:.1f} min of training)")
+        dist.barrier()
+        return 0
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
