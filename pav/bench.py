@@ -11,6 +11,9 @@ Measures (torch threads = 2 unless --threads):
 - training: steps/s and samples/s on a synthetic collection (--data, or a small one generated here),
   and the time to reach test PSNR 26 / 28 dB read from the checkpoint's own training history;
 - peak memory (max RSS) of the training and viewer measurements, each in its own child process;
+- the device (`--device`, default auto) and the backends chosen, with the reasons; rendering and training
+  run on that device (field, geometry and hash-grid rows stay on the CPU); on the CPU also data-parallel
+  training: 2 gloo processes × 1 thread against 1 process × 2 threads (pav.train.bench_distributed);
 - checkpoint size and parameter count.
 Speed targets live here, not in timed tests.
 """
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from .backends import add_device_argument, resolve_device
 from .config import PREVIEW_SAMPLES_PER_RAY
 from .timing import time_calls
 
@@ -36,13 +40,13 @@ def _median_ms(fn, repeats: int) -> float:
     return 1000 * time_calls(fn, repeats).median
 
 
-def bench_render(checkpoint: str | Path, repeats: int = 5) -> dict:
+def bench_render(checkpoint: str | Path, repeats: int = 5, device: str = "cpu") -> dict:
     """Viewer rendering: median ms per frame, preview and final settings, 3 sizes."""
     from .checkpoint import load_avatar
     from .export import orbit_camera
 
     checkpoint = Path(checkpoint)
-    avatar = load_avatar(checkpoint)
+    avatar = load_avatar(checkpoint, device=device)
     e, p = torch.zeros(avatar.head.n_expression), torch.zeros(avatar.head.n_joints, 3)
     out = {}
     for size in (96, 128, 256):
@@ -104,7 +108,7 @@ def bench_field(batch: int = 1 << 16, repeats: int = 5) -> dict:
             "matmul_gflops": round(mm_flops / 1e9, 1), "mlp_efficiency": round(mlp_flops_s / mm_flops, 3)}
 
 
-def bench_train(data: str | Path, steps: int = 20) -> dict:
+def bench_train(data: str | Path, steps: int = 20, device: str = "cpu") -> dict:
     """Training steps/s and samples/s (after 3 warm-up steps) on a collection."""
     from .config import preset
     from .data import load_split, read_collection
@@ -115,7 +119,7 @@ def bench_train(data: str | Path, steps: int = 20) -> dict:
     collection = read_collection(data)
     model_cfg, train_cfg = preset("cpu")
     avatar = Avatar(model_cfg, load_head_model(collection.manifest.head_model.spec),
-                    torch.tensor(collection.manifest.shape), collection.appearance_names)
+                    torch.tensor(collection.manifest.shape), collection.appearance_names).to(device)
     trainer = Trainer(avatar, load_split(collection, "train"), train_cfg)
     for _ in range(3):
         trainer.step()
@@ -131,14 +135,15 @@ def bench_render_one(checkpoint: str | Path, size: int, samples: int | None, rep
     from .checkpoint import load_avatar
     from .export import orbit_camera
 
-    avatar = load_avatar(Path(checkpoint))
+    avatar = load_avatar(Path(checkpoint), device="cpu")
     return {"ms": round(_render_ms(avatar, orbit_camera(avatar, size, yaw=20.0, pitch=5.0), samples, repeats), 1)}
 
 
 def _render_ms(avatar, camera, samples: int | None, repeats: int) -> float:
     """Median ms of rendering the avatar at rest (appearance 0) through `camera` with `samples` per ray."""
     e, p = torch.zeros(avatar.head.n_expression), torch.zeros(avatar.head.n_joints, 3)
-    return _median_ms(lambda: avatar.render(camera, e, p, 0, samples_per_ray=samples), repeats)
+    sync = torch.cuda.synchronize if avatar.device.type == "cuda" else (lambda: None)
+    return _median_ms(lambda: (avatar.render(camera, e, p, 0, samples_per_ray=samples), sync()), repeats)
 
 
 def _in_child(function: str, *args, tune: bool = True) -> dict:
@@ -154,12 +159,33 @@ def _in_child(function: str, *args, tune: bool = True) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def bench_ddp_cpu(data: str, preset_name: str, steps: int) -> dict:
+    from .train.bench_distributed import bench_ddp_cpu as run_ab
+
+    return run_ab(data, preset_name, steps)
+
+
+def chosen_backends(device: str) -> dict:
+    """The backends this device gets, each {name, reason} (printed by bench, stored in its JSON)."""
+    from .backends import choose_hashgrid_backend, cuda
+    from .geometry._backend import closest_point_backend
+
+    grid = choose_hashgrid_backend()
+    grid_name = grid.name if device.startswith("cuda") else "torch"
+    grid_reason = grid.reason if device.startswith("cuda") else "pure torch (CPU inputs always take the torch path)"
+    near, why = closest_point_backend()
+    return {"device": {"name": device, "reason": cuda().reason},
+            "hashgrid": {"name": grid_name, "reason": grid_reason},
+            "nearest_triangle": {"name": near, "reason": why or "the fastest installed accelerator"}}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--checkpoint", type=Path, default=DEMO, help="avatar to render (default: the demo avatar)")
     p.add_argument("--data", type=Path, help="collection for the training measurement (default: a small synthetic one)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--quick", action="store_true", help="fewer repeats")
+    add_device_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,9 +196,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.checkpoint.exists():
         raise FileNotFoundError(f"checkpoint not found: {args.checkpoint} (pass --checkpoint)")
     repeats = 2 if args.quick else 5
-    results = {"threads": args.threads, "torch": torch.__version__}
+    device = str(resolve_device(args.device))
+    results = {"threads": args.threads, "torch": torch.__version__, "device": device,
+               "backends": chosen_backends(device)}
+    print(f"device {device}; " + "; ".join(f"{k}: {v['name']} ({v['reason']})" for k, v in results["backends"].items()),
+          file=sys.stderr)
     print("rendering …", file=sys.stderr)
-    results["render"] = _in_child("bench_render", str(args.checkpoint), repeats)
+    results["render"] = _in_child("bench_render", str(args.checkpoint), repeats, device)
     results["render_untuned_allocator"] = {
         "final_256": _in_child("bench_render_one", str(args.checkpoint), 256, None, repeats, tune=False),
         "preview_128": _in_child("bench_render_one", str(args.checkpoint), 128, PREVIEW_SAMPLES_PER_RAY, repeats,
@@ -192,7 +222,10 @@ def run(args: argparse.Namespace) -> int:
 
             data = Path(tmp) / "bench-data"
             generate(SynthConfig(appearances=2, frames=20, size=128, seed=0), data)
-        results["train"] = _in_child("bench_train", str(data), 10 if args.quick else 20)
+        results["train"] = _in_child("bench_train", str(data), 10 if args.quick else 20, device)
+        if device == "cpu":
+            print("data-parallel training (2 gloo processes × 1 thread vs 1 process × 2 threads) …", file=sys.stderr)
+            results["train_ddp_cpu"] = _in_child("bench_ddp_cpu", str(data), "cpu", 5 if args.quick else 10)
     print(format_table(results))
     if args.json:
         from .io import write_json
@@ -224,6 +257,11 @@ def format_table(r: dict) -> str:
         rows.append((f"hash grid {name} ({h['params']:,} params)",
                      f"{h['forward_samples_per_s'] / 1e6:.2f} M/s fwd, {h['forward_backward_samples_per_s'] / 1e6:.2f} M/s fwd+bwd", ""))
     t = r["train"]
+    rows += [(f"device {r.get('device', 'cpu')}", "; ".join(f"{k} {v['name']}" for k, v in r.get("backends", {}).items()), "")]
+    ddp = r.get("train_ddp_cpu")
+    if ddp:
+        for key, label in (("one_process_2_threads", "1 process × 2 threads"), ("two_processes_1_thread", "2 gloo processes × 1 thread")):
+            rows.append((f"training {label}", f"{ddp[key]['steps_per_s']} steps/s, {ddp[key]['samples_per_s'] / 1e6:.2f} M samples/s", ""))
     rows += [("training", f"{t['steps_per_s']} steps/s, {t['field_samples_per_s'] / 1e6:.2f} M samples/s", ""),
              ("training peak memory", f"{t['peak_rss_mb']} MB", "≤ 4096 MB"),
              ("viewer peak memory", f"{r['render']['peak_rss_mb']} MB", ""),

@@ -9,7 +9,7 @@ The same `Trainer`, wrapped (docs/distributed.md has the commands for several GP
 - each rank draws its frames, rays and jitter from its own stream, seeded by (seed, rank, step at start):
   ranks never repeat each other's draws; after a resume the streams restart from the resumed step;
 - occupancy grid, its densities and the per-vertex extents are computed by rank 0 alone and broadcast
-  after each refresh (DDP's own buffer broadcast is off: the head model's buffers never change);
+  after each refresh (DDP syncs buffers once at the start, not at every forward: the head model's buffers never change);
 - rank 0 alone logs, shows progress, probes the test PSNR and writes checkpoints (atomically, as the
   single-process command does); rank 0 decides when to stop and tells the others every step;
 - Ctrl-C (torchrun forwards it to every rank) saves on rank 0 and stops all; a rank that dies makes the
@@ -93,7 +93,7 @@ class DistributedTrainer:
         avatar = trainer.avatar
         device_ids = [avatar.device.index] if avatar.device.type == "cuda" else None
         self.ddp = nn.parallel.DistributedDataParallel(_RenderRays(avatar), device_ids=device_ids,
-                                                       broadcast_buffers=False, find_unused_parameters=False)
+                                                       forward_sync_buffers=False, find_unused_parameters=False)
         trainer.render_rays = self.ddp
         trainer.updates_shared_state = rank == 0
         trainer.generator.manual_seed(stream_seed(trainer.config.seed, rank, trainer.step_count))
