@@ -164,6 +164,7 @@ def test_tcnn_layout_conversion_is_a_checked_reshape():
         canonical_to_tcnn(params, rows * 2 + 16)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not backends.tcnn().available, reason=backends.tcnn().reason)
 def test_tcnn_matches_torch_forward_and_backward():
     config = HashGridConfig(n_levels=8, log2_hashmap_size=14, base_resolution=8, finest_resolution=300)
