@@ -199,8 +199,8 @@ def run(args: argparse.Namespace) -> int:
     device = str(resolve_device(args.device))
     results = {"threads": args.threads, "torch": torch.__version__, "device": device,
                "backends": chosen_backends(device)}
-    print(f"device {device}; " + "; ".join(f"{k}: {v['name']} ({v['reason']})" for k, v in results["backends"].items()),
-          file=sys.stderr)
+    chosen = "; ".join(f"{k}: {v['name']} ({v['reason']})" for k, v in results["backends"].items())
+    print(f"device {device}; {chosen}", file=sys.stderr)
     print("rendering …", file=sys.stderr)
     results["render"] = _in_child("bench_render", str(args.checkpoint), repeats, device)
     results["render_untuned_allocator"] = {
@@ -224,7 +224,8 @@ def run(args: argparse.Namespace) -> int:
             generate(SynthConfig(appearances=2, frames=20, size=128, seed=0), data)
         results["train"] = _in_child("bench_train", str(data), 10 if args.quick else 20, device)
         if device == "cpu":
-            print("data-parallel training (2 gloo processes × 1 thread vs 1 process × 2 threads) …", file=sys.stderr)
+            print("data-parallel training (2 gloo processes × 1 thread vs 1 process × 2 threads) …",
+                  file=sys.stderr)
             results["train_ddp_cpu"] = _in_child("bench_ddp_cpu", str(data), "cpu", 5 if args.quick else 10)
     print(format_table(results))
     if args.json:
@@ -257,11 +258,14 @@ def format_table(r: dict) -> str:
         rows.append((f"hash grid {name} ({h['params']:,} params)",
                      f"{h['forward_samples_per_s'] / 1e6:.2f} M/s fwd, {h['forward_backward_samples_per_s'] / 1e6:.2f} M/s fwd+bwd", ""))
     t = r["train"]
-    rows += [(f"device {r.get('device', 'cpu')}", "; ".join(f"{k} {v['name']}" for k, v in r.get("backends", {}).items()), "")]
+    chosen = "; ".join(f"{k} {v['name']}" for k, v in r.get("backends", {}).items())
+    rows += [(f"device {r.get('device', 'cpu')}", chosen, "")]
     ddp = r.get("train_ddp_cpu")
     if ddp:
-        for key, label in (("one_process_2_threads", "1 process × 2 threads"), ("two_processes_1_thread", "2 gloo processes × 1 thread")):
-            rows.append((f"training {label}", f"{ddp[key]['steps_per_s']} steps/s, {ddp[key]['samples_per_s'] / 1e6:.2f} M samples/s", ""))
+        for key, label in (("one_process_2_threads", "1 process × 2 threads"),
+                           ("two_processes_1_thread", "2 gloo processes × 1 thread")):
+            x = ddp[key]
+            rows.append((f"training {label}", f"{x['steps_per_s']} steps/s, {x['samples_per_s'] / 1e6:.2f} M samples/s", ""))
     rows += [("training", f"{t['steps_per_s']} steps/s, {t['field_samples_per_s'] / 1e6:.2f} M samples/s", ""),
              ("training peak memory", f"{t['peak_rss_mb']} MB", "≤ 4096 MB"),
              ("viewer peak memory", f"{r['render']['peak_rss_mb']} MB", ""),
