@@ -142,7 +142,7 @@ def train(args: argparse.Namespace, collection, env: DistEnv) -> int:
         deadline = time.monotonic() + 60 * cfg.minutes if cfg.minutes else None
         bar = tqdm(total=cfg.steps if deadline is None else None, initial=trainer.step_count, desc="training",
                    unit="step", disable=not lead)
-        last_save = time.monotonic()
+        last_save, next_eval = time.monotonic(), (len(trainer.history) + 1) * args.eval_every_s
         try:
             while agree(trainer.step_count < cfg.steps and (deadline is None or time.monotonic() < deadline),
                         avatar.device):
@@ -150,6 +150,11 @@ def train(args: argparse.Namespace, collection, env: DistEnv) -> int:
                 bar.update(1)
                 if lead and stats.step % 10 == 0:
                     bar.set_postfix(loss=f"{stats.loss:.4f}", psnr=f"{stats.psnr:.2f}")
+                if lead and args.eval_every_s and trainer.train_seconds >= next_eval:  # the others wait
+                    next_eval += args.eval_every_s
+                    test = command.probe_test_psnr(avatar, collection, args.eval_frames)
+                    trainer.history.append({"seconds": round(trainer.train_seconds, 1), "step": trainer.step_count,
+                                            "test_psnr": None if test is None else round(test, 3)})
                 if lead and time.monotonic() - last_save > cfg.checkpoint_every_s:
                     command.save(avatar, trainer, args)
                     last_save = time.monotonic()
