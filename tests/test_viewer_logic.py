@@ -81,7 +81,7 @@ class FakeRenderer:
             if cancelled():
                 self.cancelled += 1
                 return None
-        self.calls.append((request.camera.height, float(request.expression[0])))
+        self.calls.append((max(request.camera.width, request.camera.height), float(request.expression[0])))
         return np.full((request.camera.height, request.camera.width, 3), int(request.expression[0]), np.uint8)
 
 
@@ -104,7 +104,7 @@ def test_scheduler_refines_progressively_when_idle_and_previews_while_dragging()
     wait_idle(sched)
     assert fake.calls == [(32, 0.0), (64, 0.0), (128, 0.0)]
     frame = sched.latest()
-    assert frame.image.shape == (128, 192, 3) and frame.version == s.version
+    assert frame.image.shape == (85, 128, 3) and frame.version == s.version  # 128 is the longest side
     sched.submit(s.version, s.request, 1.5, interacting=False)  # nothing changed: nothing rendered
     wait_idle(sched)
     assert len(fake.calls) == 3
@@ -217,7 +217,10 @@ def test_training_session_steps_in_background_and_saves_under_the_lock():
     touched = []
     session.on_step = lambda: touched.append(1)
     session.start()
-    session._thread.join(5)
+    end = time.time() + 5
+    while session.trainer.step_count < 25 and time.time() < end:
+        time.sleep(0.01)
+    time.sleep(0.05)
     assert not session.running and session.trainer.step_count == 25 and session.error is None
     assert session.trainer.prepared_unlocked == 25
     assert [h[0] for h in session.history] == list(range(1, 26)) and len(touched) == 2  # steps 10 and 20

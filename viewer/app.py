@@ -21,8 +21,9 @@ from pav.camera import opengl_view_projection
 from pav.io import write_png
 
 from .display import ImageDisplay, MeshOverlay, fit_viewport
+from .layout import DragInput, GlfwMetrics, ViewLayout, WindowMetrics, layout
 from .orbit import OrbitCamera
-from .panels import PANEL_WIDTH, Panel, PanelStatus
+from .panels import Panel, PanelStatus
 from .scenes import Scene
 from .scheduler import RenderScheduler
 from .state import ViewerSettings, ViewerState
@@ -31,7 +32,8 @@ from .timeline import ExportJob, Player, Recorder, snapshot
 
 class App:
     def __init__(self, scene: Scene, settings: ViewerSettings = ViewerSettings(), size=(1280, 800),
-                 on_frame: Callable[["App"], None] | None = None, training=None):
+                 on_frame: Callable[["App"], None] | None = None, training=None,
+                 metrics: WindowMetrics | None = None):
         self.scene = scene
         self.training = training
         self.settings = settings
@@ -48,9 +50,12 @@ class App:
         self.screenshot_path: Path | None = None
         """set to a path to save the next drawn frame there (the panel's button, tests)."""
         self.last_screenshot: np.ndarray | None = None
-        self._shown_version = -1
-        self._shown_height = 0
+        self._shown: tuple | None = None  # (version, width, height) of the frame on screen
+        self.drag = DragInput()
+        self.confirm_quit = False
+        """True while the 'an export is running: quit?' question is open."""
         self._init_window(size, scene.title)
+        self.metrics = metrics or GlfwMetrics(self.window)
         self.display = ImageDisplay()
         self.overlay = MeshOverlay(scene.faces)
         self.scheduler = RenderScheduler(scene.render, settings)
@@ -86,27 +91,28 @@ class App:
         self.state.touch()
 
     # ---- per frame ---------------------------------------------------------------------------------
-    def viewport(self) -> tuple[int, int, int, int]:
-        """The render area in GL window coordinates (right of the panel)."""
-        w, h = glfw.get_framebuffer_size(self.window)
-        return PANEL_WIDTH, 0, max(1, w - PANEL_WIDTH), max(1, h)
+    def layout(self) -> ViewLayout:
+        """Where the panel, the view and the timeline are, in window and framebuffer pixels."""
+        return layout(self.metrics)
 
-    def _handle_mouse(self) -> None:
+    def viewport(self) -> tuple[int, int, int, int]:
+        """The render area as a glViewport rectangle (framebuffer pixels, origin bottom-left)."""
+        return self.layout().gl_view
+
+    def _handle_mouse(self, lay: ViewLayout) -> None:
         io = imgui.get_io()
-        vx, _, vw, vh = self.viewport()
-        over_view = io.mouse_pos.x >= vx and not io.want_capture_mouse
-        dragging = over_view and any(io.mouse_down[b] for b in range(3))
-        dx, dy = io.mouse_delta.x, io.mouse_delta.y
-        if dragging and (dx or dy):
-            if io.mouse_down[0]:
-                self.state.orbit.rotate(dx, dy)
-            else:
-                self.state.orbit.pan(dx, dy, vh)
+        ev = self.drag.update((io.mouse_pos.x, io.mouse_pos.y), tuple(bool(io.mouse_down[b]) for b in range(3)),
+                              io.mouse_wheel, io.want_capture_mouse, lay)
+        if ev.rotate != (0.0, 0.0):
+            self.state.orbit.rotate(*ev.rotate)
             self.state.touch()
-        if over_view and io.mouse_wheel:
-            self.state.orbit.zoom(io.mouse_wheel)
+        if ev.pan != (0.0, 0.0):
+            self.state.orbit.pan(*ev.pan, lay.view[3])  # window pixels over the view's height in window pixels
             self.state.touch()
-        self.interacting = dragging
+        if ev.zoom:
+            self.state.orbit.zoom(ev.zoom)
+            self.state.touch()
+        self.interacting = ev.dragging
 
     def step(self) -> None:
         """One UI frame."""
@@ -115,29 +121,31 @@ class App:
         imgui.backends.opengl3_new_frame()
         imgui.backends.glfw_new_frame()
         imgui.new_frame()
-        _, height = glfw.get_framebuffer_size(self.window)
-        actions = self.panel.draw(self.state, self.status, height)
+        lay = self.layout()
+        actions = self.panel.draw(self.state, self.status, lay.window[1])
+        self._quit_question()
         if actions.reset_camera:
             self.reset_camera()
         self._animation(actions)
-        self._handle_mouse()
+        self._handle_mouse(lay)
         if self.on_frame:
             self.on_frame(self)
 
-        _, _, vw, vh = self.viewport()
-        self.scheduler.submit(self.state.version, self.state.request, vw / vh, self.interacting)
+        self.scheduler.submit(self.state.version, self.state.request, lay.aspect, self.interacting)
         frame = self.scheduler.latest()
-        if frame is not None and (frame.version, frame.height) != (self._shown_version, self._shown_height):
+        if frame is not None and (frame.version, frame.width, frame.height) != self._shown:
             self.display.upload(frame.image)
-            self._shown_version, self._shown_height = frame.version, frame.height
-            self.status.render_ms, self.status.render_height = 1000 * frame.seconds, frame.height
+            self._shown = (frame.version, frame.width, frame.height)
+            s = self.status
+            s.render_ms, s.render_height, s.render_width = 1000 * frame.seconds, frame.height, frame.width
+            s.samples_per_ray, s.final = frame.samples_per_ray or self.scene.samples_per_ray, frame.final
         self.status.render_error = self.scheduler.error or ""
 
-        GL.glViewport(0, 0, *glfw.get_framebuffer_size(self.window))
+        GL.glViewport(0, 0, *lay.framebuffer)
         GL.glClearColor(0.1, 0.1, 0.11, 1.0)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
         if self.display.size:
-            view = fit_viewport(*self.display.size, *self.viewport())
+            view = fit_viewport(*self.display.size, *lay.gl_view)
             self.display.draw(view)
             if self.state.show_mesh:
                 camera = self.state.orbit.camera(view[2], view[3])
@@ -176,8 +184,11 @@ class App:
                               self.panel.export_orbit)
         job = self.export_job
         if job is not None and job.done:
-            self.status.message = f"export failed: {job.error}" if job.error else f"exported {job.path} ({job.written} frames)"
+            self.status.message = (f"export failed: {job.error}" if job.error else "export cancelled" if job.cancelled
+                                   else f"exported {job.path} ({job.written} frames)")
             self.export_job = None
+        if actions.cancel_export and self.export_job is not None:
+            self.export_job.cancel()
         s = self.status
         s.recording, s.recorded_frames = self.recorder.recording, len(self.recorder.frames)
         s.sequence_frames = len(self.player.frames) if self.player else 0
@@ -187,7 +198,7 @@ class App:
         s.training = self.training
         if self.training is not None and actions.toggle_training:
             if self.training.running:
-                self.training.stop(wait=False)
+                self.training.pause()
             else:
                 self.training.start()
         if self.training is not None and actions.save_training:
@@ -216,18 +227,43 @@ class App:
 
     def run(self, max_frames: int | None = None) -> None:
         try:
-            while not glfw.window_should_close(self.window) and (max_frames is None or self.frames < max_frames):
+            while max_frames is None or self.frames < max_frames:
+                if glfw.window_should_close(self.window):
+                    if self.export_job is None or self.export_job.done:
+                        break
+                    glfw.set_window_should_close(self.window, False)  # an export is running: ask first
+                    self.confirm_quit = True
                 self.step()
         finally:
             self.close()
+
+    def _quit_question(self) -> None:
+        """The modal 'an export is running' question; its answer cancels the export and quits, or not."""
+        if not self.confirm_quit:
+            return
+        if self.export_job is None or self.export_job.done:
+            self.confirm_quit = False
+            return
+        imgui.open_popup("Quit PAV?")
+        if imgui.begin_popup_modal("Quit PAV?", None, imgui.WindowFlags_.always_auto_resize)[0]:
+            imgui.text(f"An export is running ({100 * self.export_job.progress:.0f}%).")
+            if imgui.button("cancel the export and quit"):
+                self.export_job.cancel(wait=30)
+                self.confirm_quit = False
+                glfw.set_window_should_close(self.window, True)
+            imgui.same_line()
+            if imgui.button("keep exporting"):
+                self.confirm_quit = False
+            imgui.end_popup()
 
     def request_close(self) -> None:
         glfw.set_window_should_close(self.window, True)
 
     def close(self) -> None:
-        if self.training is not None:  # keep the work: stop after the current step and save
-            self.training.stop()
-            self.training.save()
+        if self.export_job is not None and not self.export_job.done:
+            self.export_job.cancel(wait=30)  # no half-written clip, no temp file
+        if self.training is not None:  # keep the work: stop after the current step, join, save
+            self.training.close()
         self.scheduler.close()
         imgui.backends.opengl3_shutdown()
         imgui.backends.glfw_shutdown()

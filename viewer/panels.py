@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from imgui_bundle import imgui, implot
 
+from .layout import PANEL_WIDTH
 from .state import VIEW_MODES, ViewerState
-
-PANEL_WIDTH = 400
 
 
 @dataclass
@@ -22,6 +21,11 @@ class PanelStatus:
     ui_fps: float = 0.0
     render_ms: float = 0.0
     render_height: int = 0
+    render_width: int = 0
+    samples_per_ray: int | None = None
+    """of the image on screen; None: the avatar's own (final-quality) setting."""
+    final: bool = False
+    """nothing is left to refine for the image on screen."""
     message: str = ""
     """the last event (export finished, screenshot saved)."""
     render_error: str = ""
@@ -39,6 +43,15 @@ class PanelStatus:
     """the TrainingSession when the app trains (read-only here)."""
 
 
+def render_line(status: PanelStatus) -> str:
+    """'render 812 ms, 256×160, 48 samples/ray (refining)' or '… , final' for the image on screen."""
+    if not status.render_height:
+        return "rendering…"
+    samples = "default" if status.samples_per_ray is None else str(status.samples_per_ray)
+    return (f"render {status.render_ms:.0f} ms, {status.render_width}×{status.render_height}, "
+            f"{samples} samples/ray, {'final' if status.final else 'refining'}")
+
+
 @dataclass
 class PanelActions:
     """One-shot requests from the panel to the app, cleared every frame."""
@@ -49,6 +62,7 @@ class PanelActions:
     toggle_playing: bool = False
     seek: int | None = None
     export: bool = False
+    cancel_export: bool = False
     toggle_training: bool = False
     save_training: bool = False
 
@@ -67,7 +81,7 @@ class Panel:
         flags = imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_resize | imgui.WindowFlags_.no_collapse
         imgui.begin("PAV", None, flags)
         imgui.push_item_width(-140)  # leave room for the labels
-        imgui.text(f"UI {status.ui_fps:5.1f} fps | render {status.render_ms:6.1f} ms @ {status.render_height}px")
+        imgui.text(f"UI {status.ui_fps:5.1f} fps | {render_line(status)}")
         for line in (status.message, status.render_error):
             if line:
                 imgui.text_wrapped(line)
@@ -156,7 +170,10 @@ class Panel:
         _, self.export_size = imgui.slider_int("clip size", self.export_size, 64, 512)
         _, self.export_orbit = imgui.slider_float("orbit (deg)", self.export_orbit, 0.0, 360.0, "%.0f")
         if status.export_progress is not None:
-            imgui.progress_bar(status.export_progress, imgui.ImVec2(-1, 0), f"exporting {100 * status.export_progress:.0f}%")
+            imgui.progress_bar(status.export_progress, imgui.ImVec2(-90, 0), f"exporting {100 * status.export_progress:.0f}%")
+            imgui.same_line()
+            if imgui.button("cancel"):
+                self.actions.cancel_export = True
         elif imgui.button("export mp4"):
             self.actions.export = True
         imgui.same_line()

@@ -4,6 +4,7 @@ overlay. GUI-free: built from pav's public API only.
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import dataclass
 from typing import Callable
 
@@ -38,6 +39,8 @@ class Scene:
     """renders keyframes to an mp4 (None: this scene cannot export)."""
     sequence: list[Keyframe] | None = None
     """a tracked video to play back (from a collection), or None."""
+    samples_per_ray: int | None = None
+    """samples per ray of a final-quality render (None: not a volume renderer)."""
 
 
 def head_model_scene(model: HeadModel) -> Scene:
@@ -87,20 +90,24 @@ def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None) -> Scene:
         return (image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
 
     def export(keyframes, path, fps, size, orbit_degrees, progress) -> int:
+        """Renders from its own copy of the avatar (taken under the lock, in milliseconds), so the view
+        stays live and training goes on while the clip renders."""
         from pav.export import ClipFrame, export_clip, with_orbit
 
+        with lock:
+            own = copy.deepcopy(avatar)
         frames = [ClipFrame(k.orbit.camera(size, size), torch.as_tensor(k.expression), torch.as_tensor(k.pose), None,
                             torch.as_tensor(k.appearance)) for k in keyframes]
         if orbit_degrees:
-            frames = with_orbit(avatar, frames, orbit_degrees, size)
-        with lock:
-            return export_clip(avatar, frames, path, fps=round(fps), background=background, progress=progress)
+            frames = with_orbit(own, frames, orbit_degrees, size)
+        return export_clip(own, frames, path, fps=round(fps), background=background, progress=progress)
 
     v = avatar.canonical_vertices.numpy()
     lo, hi = v.min(0), v.max(0)
     return Scene(f"avatar ({len(avatar.appearance_names)} appearances)", avatar.head.expression_names,
                  avatar.head.joint_names, avatar.appearance_names, avatar.head.faces.numpy(), render, mesh,
-                 (lo + hi) / 2, framing_radius(hi - lo), export=export)
+                 (lo + hi) / 2, framing_radius(hi - lo), export=export,
+                 samples_per_ray=getattr(getattr(avatar, "config", None), "samples_per_ray", None))
 
 
 def collection_sequence(collection, appearance: str) -> list[Keyframe]:
