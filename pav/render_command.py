@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .animation import drive_frames, is_animation_file
 from .checkpoint import load_avatar
 from .export import demo_sequence, drive_from_collection, export_clip, read_sequence, with_orbit
 
@@ -15,7 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--out", type=Path, required=True, help="mp4 to write")
     p.add_argument("--appearance", help="appearance name to render in (default: the first, or the driving video's)")
-    p.add_argument("--drive", type=Path, help="a collection video DATA/APPEARANCE, or a timeline .json")
+    p.add_argument("--drive", type=Path, help="a collection video DATA/APPEARANCE, a keyframe animation .json "
+                                              "(docs/animation.md), or a timeline .json")
     p.add_argument("--orbit", type=float, default=0.0, metavar="DEG", help="sweep the camera over DEG degrees")
     p.add_argument("--size", type=int, default=256, help="frame height in pixels (default 256)")
     p.add_argument("--fps", type=int, default=25)
@@ -34,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     fps = args.fps
     if args.drive is None:
         frames = demo_sequence(avatar, args.size, fps=fps, appearance=appearance)
+    elif args.drive.suffix == ".json" and is_animation_file(args.drive):  # keyframes (docs/animation.md)
+        frames, fps = drive_frames(avatar, args.drive, args.size)
     elif args.drive.suffix == ".json":
         frames, fps = read_sequence(avatar, args.drive, args.size, appearance)
     else:

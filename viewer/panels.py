@@ -105,6 +105,7 @@ class Panel:
             c3, state.blend = imgui.slider_float("blend", state.blend, 0.0, 1.0)
             changed = changed or c2 or c3
         if changed:
+            state.weights = None
             state.touch()
 
     def _view(self, state: ViewerState) -> None:
