@@ -198,3 +198,35 @@ def test_bad_files_give_one_line_errors(tmp_path, change, message):
         load_animation(path, expression_names=["jawOpen", "eyeBlinkLeft"], joint_names=["global", "jaw"],
                        appearance_names=["beard", "short"])
     assert message in str(err.value) and "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_trained_view_range_is_the_camera_angle_relative_to_the_head():
+    """Cameras placed at known yaw/pitch about a head that is itself turned: the range is relative."""
+    from types import SimpleNamespace
+
+    import torch
+
+    import pav
+    from pav.camera import orbit
+    from pav.view_range import into_range, outside, trained_view_range, view_angles
+
+    head = pav.load_head_model("default")
+    g = head.joint_names.index("global")
+    turns = [(0.0, 30.0, 5.0), (20.0, -10.0, -8.0), (-15.0, 40.0, 12.0)]  # head yaw, camera yaw, camera pitch
+    pose = torch.zeros(len(turns), head.n_joints, 3)
+    c2w = []
+    for n, (head_yaw, yaw, pitch) in enumerate(turns):
+        pose[n, g, 1] = math.radians(head_yaw)  # the head turns about +y
+        with torch.no_grad():
+            v = head(pose=pose[n:n + 1]).vertices[0]
+        centre = ((v.min(0).values + v.max(0).values) / 2).double()
+        c2w.append(orbit(centre, 0.8, yaw + head_yaw, pitch).float())  # seen from the head: (yaw, pitch)
+    data = SimpleNamespace(expression=torch.zeros(3, len(head.expression_names)), pose=pose,
+                           translation=torch.zeros(3, 3), c2w=torch.stack(c2w))
+    avatar = SimpleNamespace(head=head, deform=lambda e, p, t: head(expression=e, pose=p, translation=t).vertices)
+    r = trained_view_range(avatar, data)
+    assert r["yaw_deg"] == pytest.approx([-10.0, 40.0], abs=0.02)
+    assert r["pitch_deg"] == pytest.approx([-8.0, 12.0], abs=0.02)
+    assert view_angles(np.array([[0.0, 0.5, 0.0]]), np.zeros((1, 3)), np.zeros((1, 3))).tolist() == [[0.0, 90.0]]
+    assert not outside(44.0, 0.0, r) and outside(60.0, 0.0, r) and not outside(90.0, 0.0, None)
+    assert into_range(60.0, -30.0, r) == (40.0, -8.0)

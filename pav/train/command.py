@@ -18,6 +18,7 @@ from ..data import load_split, read_collection
 from ..eval.evaluate import evaluate
 from ..head import load_head_model
 from ..nerf.avatar import Avatar
+from ..view_range import trained_view_range
 from .trainer import Trainer
 
 TRAIN_DEFAULTS = {"preset": "cpu", "variant": "full", "steps": None, "minutes": None, "appearance": None,
@@ -91,7 +92,7 @@ def build(args, collection):
 def save(avatar, trainer, args) -> None:
     info = {"steps": trainer.step_count, "train_seconds": round(trainer.train_seconds, 1),
             "collection": str(args.data), "variant": avatar.config.variant, "preset": args.preset,
-            "history": trainer.history}
+            "history": trainer.history, "view_range": trained_view_range(avatar, trainer.data)}
     save_avatar(avatar, args.out, head_spec=args.head_model or "default", info=info)
     save_train_state(args.out, trainer.state_dict())
 
