@@ -5,6 +5,8 @@ the camera leaves it (monocular avatars fall apart beyond ~45° of yaw).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -59,3 +61,13 @@ def describe(view_range: dict | None) -> str:
     (ylo, yhi), (plo, phi) = view_range["yaw_deg"], view_range["pitch_deg"]
     return f"trained views: yaw {ylo:.0f}…{yhi:.0f}°, pitch {plo:.0f}…{phi:.0f}°"
 
+
+
+def world_angles(yaw: float, pitch: float, head_rotation: np.ndarray) -> tuple[float, float]:
+    """Inverse of `view_angles` for one view: head-relative (yaw, pitch) degrees → the orbit camera's
+    world (yaw, pitch) for a head turned by `head_rotation` (3,) axis-angle."""
+    y, p = math.radians(yaw), math.radians(pitch)
+    local = np.array([0.0, math.sin(y) * math.cos(p), math.sin(p), math.cos(y) * math.cos(p)])
+    q = axis_angle_to_quat(np.asarray(head_rotation, np.float64))
+    d = quat_mul(quat_mul(q, local), q * np.array([1.0, -1.0, -1.0, -1.0]))[1:]
+    return math.degrees(math.atan2(d[0], d[2])), math.degrees(math.atan2(d[1], math.hypot(d[0], d[2])))

@@ -1,12 +1,19 @@
-"""The desktop app: a glfw window with an OpenGL 3.3 context, the imgui panel, the live render.
+"""The desktop app: a glfw window with an OpenGL 3.3 context, the imgui panel, the live render, the
+keyframe editor and its timeline strip.
 
-Main loop: poll → panel → orbit input → scheduler.submit → upload the newest finished frame → draw
-image (+ mesh overlay) → imgui → swap. Rendering runs in the scheduler's worker thread, so the UI loop
-never waits for it. `on_frame(app)` is a hook called once per UI frame (tests drive the app with it).
+Main loop: poll → panel + timeline + keys → orbit input → scheduler.submit → upload the newest finished
+frame → draw image (+ mesh overlay) → imgui → swap. Rendering runs in the scheduler's worker thread, so
+the UI loop never waits for it. `on_frame(app)` is a hook called once per UI frame (tests drive the app
+with it). The UI frame timer (`frame_stats`) is written as JSON on exit, and on SIGUSR1, to
+$PAV_FRAME_STATS when that is set (the soak test reads it).
 """
 from __future__ import annotations
 
 import ctypes
+import json
+import os
+import signal
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -21,9 +28,12 @@ from pav.camera import opengl_view_projection
 from pav.io import write_png
 
 from .display import ImageDisplay, MeshOverlay, fit_viewport
+from .editor import Editor
+from .editor_panel import EditorPanel, draw_help, draw_timeline, draw_view_range
 from .layout import DragInput, GlfwMetrics, ViewLayout, WindowMetrics, layout
 from .orbit import OrbitCamera
 from .panels import Panel, PanelStatus
+from .paths import output_path
 from .scenes import Scene
 from .scheduler import RenderScheduler
 from .state import ViewerSettings, ViewerState
@@ -54,6 +64,16 @@ class App:
         self.drag = DragInput()
         self.confirm_quit = False
         """True while the 'an export is running: quit?' question is open."""
+        self.editor = Editor.for_state(self.state)
+        self.editor_panel = EditorPanel()
+        self.show_help = False
+        self.frame_stats = {"frames": 0, "worst_ms": 0.0, "worst_after_startup_ms": 0.0, "total_s": 0.0,
+                            "over_200ms_after_startup": 0}
+        """UI frame timer: start-up is the first 3 s or 30 frames (first renders, shader compiles)."""
+        self._started = time.perf_counter()
+        self._dump_stats = False
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGUSR1, lambda *_: setattr(self, "_dump_stats", True))
         self._init_window(size, scene.title)
         self.metrics = metrics or GlfwMetrics(self.window)
         self.display = ImageDisplay()
@@ -80,7 +100,6 @@ class App:
         glfw.swap_interval(1)
         imgui.create_context()
         implot.create_context()
-        imgui.get_io().config_flags |= imgui.ConfigFlags_.nav_enable_keyboard
         imgui.get_io().set_ini_filename("")
         window_address = ctypes.cast(self.window, ctypes.c_void_p).value
         imgui.backends.glfw_init_for_opengl(window_address, True)
@@ -122,7 +141,11 @@ class App:
         imgui.backends.glfw_new_frame()
         imgui.new_frame()
         lay = self.layout()
-        actions = self.panel.draw(self.state, self.status, lay.window[1])
+        actions = self.panel.draw(self.state, self.status, lay.window[1], sections=(self._editor_sections,))
+        draw_timeline(self.editor, self.state, lay)
+        if self.show_help:
+            draw_help(lay)
+        self._keys(actions)
         self._quit_question()
         if actions.reset_camera:
             self.reset_camera()
@@ -154,7 +177,7 @@ class App:
         imgui.render()
         imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())
         if actions.screenshot:
-            self.screenshot_path = Path(f"pav-screenshot-{time.strftime('%Y%m%d-%H%M%S')}.png")
+            self.screenshot_path = output_path("screenshots", ".png")
         if self.screenshot_path is not None:
             self.last_screenshot = self.screenshot(self.screenshot_path)
             self.status.message = f"saved {self.screenshot_path}"
@@ -163,6 +186,58 @@ class App:
         self.frames += 1
         dt = time.perf_counter() - start
         self.status.ui_fps = 0.9 * self.status.ui_fps + 0.1 / max(dt, 1e-4) if self.frames > 1 else 1 / max(dt, 1e-4)
+        self._time_frame(dt, start)
+
+    def _time_frame(self, dt: float, start: float) -> None:
+        st = self.frame_stats
+        st["frames"] += 1
+        st["total_s"] += dt
+        st["worst_ms"] = max(st["worst_ms"], 1000 * dt)
+        if start - self._started > 3.0 and st["frames"] > 30:
+            st["worst_after_startup_ms"] = max(st["worst_after_startup_ms"], 1000 * dt)
+            st["over_200ms_after_startup"] += dt > 0.2
+        if self._dump_stats:
+            self._dump_stats = False
+            self.write_stats()
+
+    def write_stats(self) -> None:
+        """The frame timer as JSON at $PAV_FRAME_STATS (nothing when unset)."""
+        path = os.environ.get("PAV_FRAME_STATS")
+        if path:
+            from pav.io import write_json
+
+            write_json(path, dict(self.frame_stats, mean_ms=1000 * self.frame_stats["total_s"]
+                                  / max(1, self.frame_stats["frames"])))
+
+    def _editor_sections(self) -> None:
+        """Drawn inside the panel: the trained view range, then the keyframe editor."""
+        goto = draw_view_range(self.state, self.scene.view_range)
+        if goto is not None:
+            self.state.orbit.yaw_deg, self.state.orbit.pitch_deg = goto
+            self.state.touch()
+        self.editor_panel.draw(self.editor, self.state, self.recorder, self.player)
+
+    def _keys(self, actions) -> None:
+        """space, K, Delete, Left/Right, R, S, F1 (not while typing in a text field)."""
+        io = imgui.get_io()
+        if io.want_text_input:
+            return
+        pressed = lambda key: imgui.is_key_pressed(key, False)  # noqa: E731
+        K = imgui.Key
+        if pressed(K.space):
+            self.editor.toggle(time.perf_counter())
+        if pressed(K.k):
+            self.editor.add_key(self.state)
+        if pressed(K.delete):
+            self.editor.delete_key()
+        if pressed(K.left_arrow) or pressed(K.right_arrow):
+            self.editor.step_key(-1 if pressed(K.left_arrow) else 1, self.state)
+        if pressed(K.r):
+            actions.reset_camera = True
+        if pressed(K.s):
+            actions.screenshot = True
+        if pressed(K.f1):
+            self.show_help = not self.show_help
 
     def _animation(self, actions) -> None:
         now = time.perf_counter()
@@ -179,9 +254,9 @@ class App:
                 self.player.seek(actions.seek, self.state)
             self.player.tick(self.state, now)
         self.recorder.tick(self.state, now)
+        self.editor.tick(self.state, now)
         if actions.export:
-            self.start_export(Path(f"pav-clip-{time.strftime('%Y%m%d-%H%M%S')}.mp4"), self.panel.export_size,
-                              self.panel.export_orbit)
+            self.start_export(output_path("clips", ".mp4"), self.panel.export_size, self.panel.export_orbit)
         job = self.export_job
         if job is not None and job.done:
             self.status.message = (f"export failed: {job.error}" if job.error else "export cancelled" if job.cancelled
@@ -205,14 +280,19 @@ class App:
             self.training.save()
 
     def start_export(self, path: Path, size: int, orbit_degrees: float = 0.0) -> ExportJob:
-        """Export the recording, else the loaded video, else a 2-second still of the current state."""
+        """Export the keyframe animation (the frames the editor plays, as `render --drive anim.json`), else
+        the recording, else the loaded video, else a 2-second still of the current state."""
         if self.scene.export is None:
             raise RuntimeError("this scene cannot export (no avatar)")
-        current = snapshot(self.state)
-        frames = self.recorder.frames or (self.player.frames if self.player else None) or [current] * 50
-        frames = [type(k)(k.expression, k.pose, k.orbit or current.orbit, current.appearance if k.appearance is None
-                          else k.appearance) for k in frames]
-        self.export_job = ExportJob(self.scene.export, frames, path, self.recorder.fps, size, orbit_degrees)
+        if self.editor.keys:
+            frames, fps = self.editor.clip(), self.editor.animation.fps
+        else:
+            current = snapshot(self.state)
+            frames = self.recorder.frames or (self.player.frames if self.player else None) or [current] * 50
+            frames = [type(k)(k.expression, k.pose, k.orbit or current.orbit, current.appearance
+                              if k.appearance is None else k.appearance) for k in frames]
+            fps = self.recorder.fps
+        self.export_job = ExportJob(self.scene.export, frames, path, fps, size, orbit_degrees)
         return self.export_job
 
     def screenshot(self, path: str | Path) -> np.ndarray:
@@ -260,6 +340,7 @@ class App:
         glfw.set_window_should_close(self.window, True)
 
     def close(self) -> None:
+        self.write_stats()
         if self.export_job is not None and not self.export_job.done:
             self.export_job.cancel(wait=30)  # no half-written clip, no temp file
         if self.training is not None:  # keep the work: stop after the current step, join, save

@@ -118,6 +118,13 @@ class Editor:
         state.expression[:], state.pose[:] = e, p
         state.touch()
 
+    def clip(self) -> list:
+        """The clip's frames as viewer.timeline Keyframes (what export renders: frame k at k / fps)."""
+        from .timeline import Keyframe as Frame
+
+        return [Frame(s.expression.astype(np.float32), s.pose.astype(np.float32), OrbitCamera.from_view(s.camera),
+                      s.appearance.astype(np.float32)) for s in self.animation.samples()]
+
     # ---- playback ------------------------------------------------------------------------------------
     def seek(self, time: float, state: ViewerState) -> None:
         self.time = float(np.clip(time, 0.0, self.animation.length))

@@ -74,7 +74,8 @@ class Panel:
     export_orbit: float = 0.0
     actions: PanelActions = field(default_factory=PanelActions)
 
-    def draw(self, state: ViewerState, status: PanelStatus, height: int) -> PanelActions:
+    def draw(self, state: ViewerState, status: PanelStatus, height: int, sections=()) -> PanelActions:
+        """The panel; `sections` are extra callables drawn inside it (the keyframe editor)."""
         self.actions = PanelActions()
         imgui.set_next_window_pos(imgui.ImVec2(0, 0))
         imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, height))
@@ -89,6 +90,8 @@ class Panel:
         self._appearance(state)
         self._view(state)
         self._timeline(status)
+        for section in sections:
+            section()
         self._pose(state)
         self._expressions(state)
         imgui.pop_item_width()
@@ -99,11 +102,19 @@ class Panel:
         if not imgui.collapsing_header("Appearance", imgui.TreeNodeFlags_.default_open):
             return
         names = state.appearance_names
-        changed, state.appearance = imgui.combo("appearance", state.appearance, names)
+        changed = False
+        pairs = [("appearance", "appearance")] + ([("blend with", "blend_with")] if len(names) > 1 else [])
+        for label, attr in pairs:  # label above a full-width combo: long names are shown whole
+            imgui.text(label)
+            imgui.set_next_item_width(-1)
+            c, value = imgui.combo(f"##{attr}", getattr(state, attr), names)
+            if imgui.is_item_hovered():
+                imgui.set_tooltip(names[value])
+            setattr(state, attr, value)
+            changed = changed or c
         if len(names) > 1:
-            c2, state.blend_with = imgui.combo("blend with", state.blend_with, names)
             c3, state.blend = imgui.slider_float("blend", state.blend, 0.0, 1.0)
-            changed = changed or c2 or c3
+            changed = changed or c3
         if changed:
             state.weights = None
             state.touch()

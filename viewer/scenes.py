@@ -41,6 +41,8 @@ class Scene:
     """a tracked video to play back (from a collection), or None."""
     samples_per_ray: int | None = None
     """samples per ray of a final-quality render (None: not a volume renderer)."""
+    view_range: dict | None = None
+    """yaw/pitch range of the training cameras relative to the head (pav.view_range); None: unknown."""
 
 
 def head_model_scene(model: HeadModel) -> Scene:
@@ -107,7 +109,8 @@ def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None) -> Scene:
     return Scene(f"avatar ({len(avatar.appearance_names)} appearances)", avatar.head.expression_names,
                  avatar.head.joint_names, avatar.appearance_names, avatar.head.faces.numpy(), render, mesh,
                  (lo + hi) / 2, framing_radius(hi - lo), export=export,
-                 samples_per_ray=getattr(getattr(avatar, "config", None), "samples_per_ray", None))
+                 samples_per_ray=getattr(getattr(avatar, "config", None), "samples_per_ray", None),
+                 view_range=(getattr(avatar, "info", None) or {}).get("view_range"))
 
 
 def collection_sequence(collection, appearance: str) -> list[Keyframe]:
