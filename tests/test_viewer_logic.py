@@ -225,3 +225,18 @@ def test_training_session_steps_in_background_and_saves_under_the_lock():
     assert session.trainer.prepared_unlocked == 25
     assert [h[0] for h in session.history] == list(range(1, 26)) and len(touched) == 2  # steps 10 and 20
     assert session.save() == 25 and saved == [True]
+
+
+def test_scheduler_finishes_interactive_previews_so_dragging_cannot_starve_the_view():
+    fake = FakeRenderer(delay=0.2)
+    sched = RenderScheduler(fake, ViewerSettings(preview_size=16, refine_sizes=(), final_size=32))
+    s = ViewerState(["e"], ["global"], ["x"])
+    for value in (1, 2, 3):  # a drag: a new state every 50 ms, each faster than a render
+        s.expression[0] = value
+        s.touch()
+        sched.submit(s.version, s.request, 1.0, interacting=True)
+        time.sleep(0.05)
+    wait_idle(sched)
+    assert fake.cancelled == 0 and fake.calls[0] == (16, 1.0) and fake.calls[-1] == (16, 3.0)
+    assert sched.latest().version == s.version
+    sched.close()

@@ -13,6 +13,7 @@ import ctypes
 import json
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -72,8 +73,13 @@ class App:
         """UI frame timer: start-up is the first 3 s or 30 frames (first renders, shader compiles)."""
         self._started = time.perf_counter()
         self._dump_stats = False
+        self._terminate = False
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGUSR1, lambda *_: setattr(self, "_dump_stats", True))
+            signal.signal(signal.SIGTERM, lambda *_: setattr(self, "_terminate", True))  # close cleanly
+        # PyOpenGL calls release the GIL; with the render, training and export threads busy, getting it back
+        # waits up to one switch interval (5 ms default) per call: a shorter interval keeps UI frames short
+        sys.setswitchinterval(0.0005)
         self._init_window(size, scene.title)
         self.metrics = metrics or GlfwMetrics(self.window)
         self.display = ImageDisplay()
@@ -207,7 +213,10 @@ class App:
             from pav.io import write_json
 
             write_json(path, dict(self.frame_stats, mean_ms=1000 * self.frame_stats["total_s"]
-                                  / max(1, self.frame_stats["frames"])))
+                                  / max(1, self.frame_stats["frames"]), widgets=self.panel.rects,
+                                  export_running=self.export_job is not None,
+                                  training=None if self.training is None else self.training.running,
+                                  keyframes=len(self.editor.keys), playing=self.editor.playing))
 
     def _editor_sections(self) -> None:
         """Drawn inside the panel: the trained view range, then the keyframe editor."""
@@ -307,7 +316,7 @@ class App:
 
     def run(self, max_frames: int | None = None) -> None:
         try:
-            while max_frames is None or self.frames < max_frames:
+            while (max_frames is None or self.frames < max_frames) and not self._terminate:
                 if glfw.window_should_close(self.window):
                     if self.export_job is None or self.export_job.done:
                         break

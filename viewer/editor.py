@@ -172,7 +172,8 @@ class Presets:
     """Expression presets: {name: coefficient} JSON files in a folder (see viewer.paths)."""
 
     folder: Path
-    names: list[str] = field(default_factory=list)
+    names: list[str] | None = None
+    """None until the folder was read."""
 
     def refresh(self) -> list[str]:
         self.names = sorted(p.stem for p in self.folder.glob("*.json")) if self.folder.is_dir() else []

@@ -111,7 +111,9 @@ class EditorPanel:
                 editor.message = f"saved {self.presets.save(self.preset_name, state)}"
             except OSError as exc:
                 editor.message = f"error: {exc}"
-        names = self.presets.names or self.presets.refresh()
+        if self.presets.names is None:
+            self.presets.refresh()  # once; `save` refreshes
+        names = self.presets.names
         if names:
             self.preset_index = min(self.preset_index, len(names) - 1)
             _, self.preset_index = imgui.combo("preset", self.preset_index, names)
@@ -203,7 +205,8 @@ def draw_view_range(state: ViewerState, view_range: dict | None) -> tuple[float,
     from pav.view_range import describe, into_range, outside, view_angles, world_angles
 
     rotation = state.pose[state.joint_names.index("global")] if "global" in state.joint_names else np.zeros(3)
-    cam = state.orbit.camera(1, 1).center.double().numpy()
+    view = state.orbit.view()
+    cam = view.target + view.radius * view.direction()  # numpy only: this runs every UI frame
     yaw, pitch = view_angles(cam[None], np.asarray(state.orbit.target)[None], np.asarray(rotation)[None])[0]
     imgui.text(f"view: yaw {yaw:.0f}°, pitch {pitch:.0f}°  |  {describe(view_range)}")
     if not outside(yaw, pitch, view_range):

@@ -67,8 +67,16 @@ class PanelActions:
     save_training: bool = False
 
 
+def mark(rects: dict, name: str) -> None:
+    """Remember where the last widget was drawn (window pixels): the soak test clicks widgets by name."""
+    lo, hi = imgui.get_item_rect_min(), imgui.get_item_rect_max()
+    rects[name] = [lo.x, lo.y, hi.x, hi.y]
+
+
 @dataclass
 class Panel:
+    rects: dict = field(default_factory=dict)
+    """name → [x0, y0, x1, y1] of a few widgets, this frame (see `mark`)."""
     filter_text: str = ""
     export_size: int = 256
     export_orbit: float = 0.0
@@ -108,12 +116,14 @@ class Panel:
             imgui.text(label)
             imgui.set_next_item_width(-1)
             c, value = imgui.combo(f"##{attr}", getattr(state, attr), names)
+            mark(self.rects, attr)
             if imgui.is_item_hovered():
                 imgui.set_tooltip(names[value])
             setattr(state, attr, value)
             changed = changed or c
         if len(names) > 1:
             c3, state.blend = imgui.slider_float("blend", state.blend, 0.0, 1.0)
+            mark(self.rects, "blend")
             changed = changed or c3
         if changed:
             state.weights = None
@@ -131,6 +141,7 @@ class Panel:
         if changed:
             state.touch()
         changed, state.orbit.fov_deg = imgui.slider_float("field of view", state.orbit.fov_deg, 8.0, 60.0)
+        mark(self.rects, "fov")
         if changed:
             state.touch()
         if imgui.button("reset camera"):
@@ -150,12 +161,14 @@ class Panel:
             imgui.text_wrapped(f"training stopped: {session.error}")
         if imgui.button("pause training" if session.running else "resume training"):
             self.actions.toggle_training = True
+        mark(self.rects, "training")
         imgui.same_line()
         if imgui.button("save"):
             self.actions.save_training = True
         if session.saved_at_step is not None:
             imgui.same_line()
             imgui.text_disabled(f"saved at step {session.saved_at_step}")
+        history = history[-2000:]  # the plot's cost stays bounded however long training runs
         if len(history) > 1 and implot.begin_plot("##curve", imgui.ImVec2(-1, 120)):
             steps = np.array([h[0] for h in history], np.float64)
             implot.setup_axes("step", "PSNR (dB)", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
@@ -186,8 +199,11 @@ class Panel:
             imgui.same_line()
             if imgui.button("cancel"):
                 self.actions.cancel_export = True
+            mark(self.rects, "cancel_export")
         elif imgui.button("export mp4"):
             self.actions.export = True
+        if status.export_progress is None:
+            mark(self.rects, "export")
         imgui.same_line()
         imgui.text_disabled("(the recording, else the video, else the current pose)")
 

@@ -3,7 +3,9 @@
 Policy (instant-ngp / nerfview style):
 - while the user interacts, render only at `preview_size` (fast; the display upscales it);
 - when idle, refine progressively: preview → refine sizes → final size, each shown as soon as it is done;
-- a newer state version or a new view size cancels the work in progress (the render function polls
+- a preview started while the user interacts is never cancelled (it is shown even if the state moved
+  on, then the newest state is rendered), so continuous dragging cannot starve the view;
+- otherwise a newer state version or a new view size cancels the work in progress (the render function polls
   `cancelled()` between chunks) and the stale result is dropped; finished renders are keyed by
   (version, width, height), so a resize re-renders at the new aspect;
 - sizes are the LONGEST side of the image: never more than `final_size`, and the aspect is clamped to
@@ -58,7 +60,7 @@ class RenderScheduler:
         self.render_fn = render_fn
         self.settings = settings
         self._cond = threading.Condition()
-        self._job: tuple[int, RenderRequest, list[int]] | None = None  # version, full-size request, sizes
+        self._job: tuple | None = None  # (version, full-size request, sizes, interacting)
         self._key: tuple | None = None
         self._latest: Frame | None = None
         self._done: dict[tuple[int, int, int], set[int]] = {}  # (version, final w, final h) → sizes done
@@ -100,7 +102,7 @@ class RenderScheduler:
         if not sizes:
             return
         with self._cond:
-            self._job = (version, request, sizes)
+            self._job = (version, request, sizes, interacting)
             self._cond.notify()
 
     def latest(self) -> Frame | None:
@@ -134,10 +136,11 @@ class RenderScheduler:
                     self._job = None
 
     def _render(self, job) -> None:
-        version, request, sizes = job
+        version, request, sizes, keep = job  # keep: an interactive preview, finished and shown
         full = (request.camera.width, request.camera.height)
+        stale = (lambda: self._closed) if keep else (lambda: self._job is not job or self._closed)
         for size in sizes:
-            if self._job is not job:
+            if stale():
                 return
             width, height = render_size(size, full[0] / full[1])
             preview = size == self.settings.preview_size and size < self.settings.final_size
@@ -145,11 +148,11 @@ class RenderScheduler:
             scaled = request._replace(camera=request.camera.scaled(width, height), samples_per_ray=samples)
             start = time.perf_counter()
             try:
-                image = self.render_fn(scaled, lambda: self._job is not job or self._closed)
+                image = self.render_fn(scaled, stale)
             except Exception:  # keep the UI alive; show the error in the window
                 self.error = traceback.format_exc(limit=3)
                 return
-            if image is None or self._job is not job:
+            if image is None or stale():
                 return
             self.error = None  # the next success clears an earlier failure
             final = size == max(sizes) and size >= self.settings.final_size
