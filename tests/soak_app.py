@@ -164,35 +164,54 @@ def main() -> int:
     result = {"seconds": args.seconds, "seed": args.seed}
     try:
         soak.wait_window()
-        time.sleep(8)  # start-up: first renders
-        result["rss_start_mb"] = rss_mb(soak.proc.pid)
-        start, next_special, n = time.time(), 0, 0
-        specials = ["export", "training", "cancel_export", "training", "play"]
-        while time.time() - start < args.seconds and soak.proc.poll() is None:
-            elapsed = time.time() - start
-            if specials and elapsed > next_special:
-                name = specials.pop(0)
-                if name == "play":
-                    xdo("key", "--window", soak.window, "k", "Right", "k", "space")
-                    soak.done["play"] = 1
+        time.sleep(10)  # start-up: first renders and training steps
+        result["rss_launch_mb"] = rss_mb(soak.proc.pid)
+        # warm-up (one of each kind, so one-time allocations happen: optimiser state, the export's avatar
+        # copy, the encoder), then the measured run; RSS growth is measured over the measured run
+        rss = []
+        for phase, seconds in (("warmup", 40.0), ("run", args.seconds)):
+            if phase == "run":
+                result["rss_start_mb"] = rss_mb(soak.proc.pid)
+            start, next_special, n = time.time(), 0.0, 0
+            specials = ["export", "training", "cancel_export", "training", "play"]
+            while time.time() - start < seconds and soak.proc.poll() is None:
+                elapsed = time.time() - start
+                if specials and elapsed > next_special:
+                    name = specials.pop(0)
+                    if name == "play":
+                        xdo("key", "--window", soak.window, "k", "Right", "k", "space")
+                        soak.done["play"] = soak.done.get("play", 0) + 1
+                    else:
+                        soak.done[name] = soak.done.get(name, 0) + bool(soak.click_widget(name))
+                    next_special = elapsed + seconds / 6
                 else:
-                    soak.done[name] = soak.done.get(name, 0) + bool(soak.click_widget(name))
-                next_special = elapsed + args.seconds / 6
-            else:
-                soak.act()
-            n += 1
-            time.sleep(soak.rng.uniform(0.05, 0.4))
-            if n % 40 == 0:
-                subprocess.run(["import", "-window", "root", str(args.out / "shots" / f"shot{n:04d}.png")],
-                               timeout=30, capture_output=True)
+                    soak.act()
+                n += 1
+                time.sleep(soak.rng.uniform(0.05, 0.4))
+                if n % 20 == 0:
+                    rss.append(round(rss_mb(soak.proc.pid), 1))
+                if phase == "run" and n % 60 == 0:
+                    subprocess.run(["import", "-window", "root", str(args.out / "shots" / f"shot{n:04d}.png")],
+                                   timeout=30, capture_output=True)
         result["actions"], result["alive_at_end"] = soak.done, soak.proc.poll() is None
         result["rss_end_mb"] = rss_mb(soak.proc.pid) if result["alive_at_end"] else None
+        result["rss_samples_mb"] = rss
         xdo("windowsize", soak.window, *SIZE)
-        xdo("key", "--window", soak.window, "r")  # reset the camera: the head in front
         state = soak.app_state()
+        if state.get("training"):
+            soak.click_widget("training")  # paused: the final render gets the whole machine
         if state.get("playing"):
             xdo("key", "--window", soak.window, "space")
-        time.sleep(20)  # let the final render finish
+        time.sleep(1)
+        xdo("mousemove", "--window", soak.window, 600, 300)
+        xdo("key", "--window", soak.window, "r")  # reset the camera: the head in front
+        end = time.time() + 90
+        while time.time() < end:
+            st = soak.app_state()
+            if st.get("final") and st.get("shown") and st["shown"][0] == st.get("version"):
+                break
+            time.sleep(2)
+        time.sleep(1)
         last = args.out / "shots" / "last.png"
         subprocess.run(["import", "-window", "root", str(last)], timeout=30, capture_output=True)
         result["head"] = head_in_view(last)

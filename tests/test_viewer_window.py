@@ -111,8 +111,9 @@ def test_drag_starts_only_inside_the_view_and_ignores_the_first_delta():
     drag = DragInput()
     # a press on the panel, then dragged into the view: never an orbit
     moves = [drag.update(p, (True, False, False), 0.0, False, lay).rotate
-             for p in (outside, (PANEL_WIDTH + 10.0, 200.0), (PANEL_WIDTH + 60.0, 210.0))]
-    assert moves == [(0.0, 0.0)] * 3
+             for p in (outside, (PANEL_WIDTH + 10.0, 200.0), (PANEL_WIDTH + 60.0, 210.0), (PANEL_WIDTH + 90.0, 230.0),
+                       (PANEL_WIDTH + 95.0, 240.0))]
+    assert moves == [(0.0, 0.0)] * 5
     drag.update(inside, (False, False, False), 0.0, False, lay)  # released
     # a press inside that arrives with a 500-pixel jump (tablet): the jump and the first delta are ignored
     ev = [drag.update(p, (True, False, False), 0.0, False, lay)

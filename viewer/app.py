@@ -216,7 +216,8 @@ class App:
                                   / max(1, self.frame_stats["frames"]), widgets=self.panel.rects,
                                   export_running=self.export_job is not None,
                                   training=None if self.training is None else self.training.running,
-                                  keyframes=len(self.editor.keys), playing=self.editor.playing))
+                                  keyframes=len(self.editor.keys), playing=self.editor.playing,
+                                  final=self.status.final, shown=self._shown, version=self.state.version))
 
     def _editor_sections(self) -> None:
         """Drawn inside the panel: the trained view range, then the keyframe editor."""

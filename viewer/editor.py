@@ -48,7 +48,7 @@ class Editor:
     @staticmethod
     def for_state(state: ViewerState, fps: float = 25.0) -> "Editor":
         return Editor(Animation(list(state.expression_names), list(state.joint_names),
-                                list(state.appearance_names), fps=fps))
+                                list(state.appearance_names), fps=fps, duration=4.0))  # a strip to put keys on
 
     @property
     def keys(self) -> list[Keyframe]:

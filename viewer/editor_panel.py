@@ -208,11 +208,14 @@ def draw_view_range(state: ViewerState, view_range: dict | None) -> tuple[float,
     view = state.orbit.view()
     cam = view.target + view.radius * view.direction()  # numpy only: this runs every UI frame
     yaw, pitch = view_angles(cam[None], np.asarray(state.orbit.target)[None], np.asarray(rotation)[None])[0]
-    imgui.text(f"view: yaw {yaw:.0f}°, pitch {pitch:.0f}°  |  {describe(view_range)}")
+    imgui.text(f"view: yaw {yaw:.0f}°, pitch {pitch:.0f}° (relative to the head)")
+    imgui.text(describe(view_range))
     if not outside(yaw, pitch, view_range):
         return None
-    imgui.text_colored(imgui.ImVec4(1.0, 0.7, 0.2, 1.0), "outside the trained views: expect artefacts (a monocular "
-                       "avatar falls apart beyond ~45° of yaw)")
+    imgui.push_style_color(imgui.Col_.text, imgui.ImVec4(1.0, 0.7, 0.2, 1.0))
+    imgui.text_wrapped("outside the trained views: expect artefacts (a monocular avatar falls apart beyond "
+                       "~45° of yaw)")
+    imgui.pop_style_color()
     if imgui.button("back into range"):
         return world_angles(*into_range(yaw, pitch, view_range), rotation)
     return None

@@ -90,7 +90,8 @@ class Panel:
         flags = imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_resize | imgui.WindowFlags_.no_collapse
         imgui.begin("PAV", None, flags)
         imgui.push_item_width(-140)  # leave room for the labels
-        imgui.text(f"UI {status.ui_fps:5.1f} fps | {render_line(status)}")
+        imgui.text(f"UI {status.ui_fps:5.1f} fps")
+        imgui.text(render_line(status))
         for line in (status.message, status.render_error):
             if line:
                 imgui.text_wrapped(line)
@@ -204,8 +205,8 @@ class Panel:
             self.actions.export = True
         if status.export_progress is None:
             mark(self.rects, "export")
-        imgui.same_line()
-        imgui.text_disabled("(the recording, else the video, else the current pose)")
+        if imgui.is_item_hovered():
+            imgui.set_tooltip("exports the keyframes, else the recording, else the video, else the current pose")
 
     def _pose(self, state: ViewerState) -> None:
         if not imgui.collapsing_header("Head pose (degrees)", imgui.TreeNodeFlags_.default_open):

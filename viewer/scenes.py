@@ -63,9 +63,11 @@ def head_model_scene(model: HeadModel) -> Scene:
                  model.faces.numpy(), render, mesh, (lo + hi) / 2, framing_radius(hi - lo))
 
 
-def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None) -> Scene:
+def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None, chunk: int = 2048) -> Scene:
     """A trained avatar, rendered volumetrically; the overlay shows its tracked head mesh. `lock` (shared
-    with a background trainer) keeps renders and optimiser steps apart."""
+    with a background trainer) keeps renders and optimiser steps apart. `chunk`: rays per render call;
+    the nearest-triangle query of a chunk holds the GIL, so smaller chunks keep the UI thread's waits
+    short (2048 rays: ~170 ms worst wait on a loaded 2-core machine, 8192: ~480 ms; renders ~13 % slower)."""
     lock = lock or contextlib.nullcontext()
 
     def mesh(expression, pose) -> np.ndarray:
@@ -77,7 +79,7 @@ def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None) -> Scene:
         with lock:
             out = avatar.render(request.camera, torch.as_tensor(request.expression), torch.as_tensor(request.pose),
                                 torch.as_tensor(request.appearance), background=background, cancelled=cancelled,
-                                samples_per_ray=request.samples_per_ray)
+                                samples_per_ray=request.samples_per_ray, chunk=chunk)
         if out is None:
             return None
         if request.mode == "alpha":
