@@ -230,3 +230,10 @@ def test_trained_view_range_is_the_camera_angle_relative_to_the_head():
     assert view_angles(np.array([[0.0, 0.5, 0.0]]), np.zeros((1, 3)), np.zeros((1, 3))).tolist() == [[0.0, 90.0]]
     assert not outside(44.0, 0.0, r) and outside(60.0, 0.0, r) and not outside(90.0, 0.0, None)
     assert into_range(60.0, -30.0, r) == (40.0, -8.0)
+    # 'back into range' with a turned head: the orbit angles it picks are seen from the head as asked
+    from pav.view_range import world_angles
+
+    rotation = np.array([0.1, 0.4, -0.2])
+    yaw, pitch = world_angles(25.0, 10.0, rotation)
+    direction = OrbitView(np.zeros(3), 1.0, yaw, pitch).direction()
+    assert view_angles(direction[None], np.zeros((1, 3)), rotation[None])[0] == pytest.approx([25.0, 10.0], abs=1e-9)
