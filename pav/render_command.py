@@ -1,5 +1,6 @@
 """`python -m pav render CKPT --out clip.mp4 [--appearance NAME] [--drive DATA/APPEARANCE | seq.json]
-[--orbit DEG] [--size PX] [--fps N]`: headless clip export (the viewer's export runs the same code)."""
+[--orbit DEG] [--size PX] [--fps N] [--no-watermark] [--visible-mark]`: headless clip export (the viewer's
+export runs the same code). Every clip is marked as synthetic (pav.provenance)."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .checkpoint import load_avatar
+from .provenance import for_avatar
 from .export import demo_sequence, drive_from_collection, export_clip, read_sequence, with_orbit
 
 
@@ -20,6 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=256, help="frame height in pixels (default 256)")
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--head-model", help="head-model file if the checkpoint's spec is not 'default'")
+    p.add_argument("--no-watermark", action="store_true",
+                   help="do not embed the invisible watermark (the metadata still says the clip is synthetic "
+                        "and records that the watermark is off)")
+    p.add_argument("--visible-mark", action="store_true", help="also draw 'synthetic · PAV' in a corner")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
     if args.orbit:
         frames = with_orbit(avatar, frames, args.orbit, args.size)
     bar = tqdm(total=len(frames), desc="rendering", unit="frame")
-    n = export_clip(avatar, frames, args.out, fps=fps, progress=lambda k, total: bar.update(1))
+    provenance = for_avatar(avatar, frames[0].appearance, watermark=not args.no_watermark,
+                            visible_mark=args.visible_mark)
+    n = export_clip(avatar, frames, args.out, fps=fps, progress=lambda k, total: bar.update(1),
+                    provenance=provenance)
     bar.close()
     print(f"wrote {args.out} ({n} frames, {n / fps:.1f} s)")
     return 0
