@@ -20,6 +20,7 @@ from .config import model_config_from_dict, to_dict
 from .head import HeadModel, load_head_model
 from .io import atomic_path
 from .nerf.avatar import Avatar
+from .provenance import file_sha256
 
 FORMAT = "pav-avatar"
 FORMAT_VERSION = 1
@@ -94,6 +95,7 @@ def load_avatar(path: str | Path, head_model: HeadModel | str | None = None) -> 
         raise ValueError(f"{path}: weights do not match the stored config (missing {missing[:3]}, "
                          f"unexpected {unexpected[:3]})")
     avatar.info = meta["info"]
+    avatar.checkpoint_sha256 = file_sha256(path)  # named by every file rendered from it (pav.provenance)
     avatar.eval()
     return avatar
 

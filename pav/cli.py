@@ -22,6 +22,8 @@ COMMANDS = {
     "reproduce": ("pav.eval.reproduce", "run the paper's protocols (a) and (b) and write tables like Tables 1 and 3"),
     "bench": ("pav.bench", "measure rendering, field, geometry and training speed on this machine"),
     "render": ("pav.render_command", "render a clip of an avatar to mp4 (demo, collection video or timeline)"),
+    "reenact-eval": ("pav.eval.reenact", "self-reenactment on a real video: train on its start, score the rest"),
+    "verify": ("pav.verify_command", "report whether an image or clip was rendered by PAV (metadata, watermark)"),
 }
 
 

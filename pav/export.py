@@ -20,6 +20,7 @@ import torch
 
 from .camera import Camera, orbit
 from .io import atomic_path
+from .provenance import Provenance, ffmpeg_metadata, for_avatar, mark_frame
 
 
 class ClipFrame(NamedTuple):
@@ -120,28 +121,39 @@ def with_orbit(avatar, frames: list[ClipFrame], degrees: float, size: int) -> li
 
 
 def export_clip(avatar, frames: Iterable[ClipFrame], path: str | Path, fps: int = 25,
-                background=(1.0, 1.0, 1.0), progress: Callable[[int, int], None] | None = None) -> int:
-    """Render `frames` and encode them to an H.264 mp4 at `path` (atomically). Returns the frame count."""
+                background=(1.0, 1.0, 1.0), progress: Callable[[int, int], None] | None = None,
+                provenance: Provenance | None = None,
+                compose: Callable[[int, np.ndarray], np.ndarray] | None = None) -> int:
+    """Render `frames` and encode them to an H.264 mp4 at `path` (atomically). Returns the frame count.
+    Every frame is marked as synthetic (`provenance`, default: watermark on, the avatar's checksum and the
+    first frame's appearance) and the mp4's comment/description tags say so. `compose(k, image)` may turn
+    frame k's uint8 render into the image to encode (e.g. side by side with the driving frame)."""
     import imageio_ffmpeg
 
     frames = list(frames)
     if not frames:
         raise ValueError("nothing to export: the sequence is empty")
+    if provenance is None:
+        provenance = for_avatar(avatar, frames[0].appearance)
     W, H = frames[0].camera.width, frames[0].camera.height
+    if compose is not None:
+        H, W = compose(0, np.zeros((H, W, 3), np.uint8)).shape[:2]
     W2, H2 = W + W % 2, H + H % 2  # yuv420p needs even sizes
     with atomic_path(path) as tmp:
         writer = imageio_ffmpeg.write_frames(str(tmp), (W2, H2), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
                                              quality=8, macro_block_size=1, ffmpeg_log_level="error",
-                                             output_params=["-f", "mp4"])
+                                             output_params=["-f", "mp4", *ffmpeg_metadata(provenance)])
         writer.send(None)
         try:
             for k, f in enumerate(frames):
                 out = avatar.render(f.camera, f.expression, f.pose, f.appearance, translation=f.translation,
                                     background=background)
                 image = (out.rgb.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+                if compose is not None:
+                    image = compose(k, image)
                 if (W2, H2) != (W, H):
                     image = np.pad(image, ((0, H2 - H), (0, W2 - W), (0, 0)), mode="edge")
-                writer.send(np.ascontiguousarray(image))
+                writer.send(np.ascontiguousarray(mark_frame(image, provenance)))
                 if progress:
                     progress(k + 1, len(frames))
         finally:

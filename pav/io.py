@@ -41,8 +41,9 @@ def write_json(path: str | Path, obj) -> None:
     write_bytes(path, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode())
 
 
-def write_png(path: str | Path, image: np.ndarray) -> None:
-    """uint8 (H, W), (H, W, 3) or (H, W, 4), or float in [0, 1] → PNG, atomically."""
+def write_png(path: str | Path, image: np.ndarray, provenance=None) -> None:
+    """uint8 (H, W), (H, W, 3) or (H, W, 4), or float in [0, 1] → PNG, atomically. With a
+    `pav.provenance.Provenance` (rendered media), the RGB image is marked as synthetic: watermark and tEXt."""
     from PIL import Image
 
     image = np.asarray(image)
@@ -50,8 +51,15 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
         image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise ValueError(f"write_png {path}: image must be (H, W), (H, W, 3) or (H, W, 4), got {image.shape}")
+    pnginfo = None
+    if provenance is not None:
+        from .provenance import mark_frame, png_info
+
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"write_png {path}: only RGB images carry provenance, got {image.shape}")
+        image, pnginfo = mark_frame(image, provenance), png_info(provenance)
     with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")
+        Image.fromarray(image).save(tmp, format="PNG", pnginfo=pnginfo)
 
 
 def read_png(path: str | Path) -> np.ndarray:
