@@ -27,6 +27,7 @@ from OpenGL import GL
 
 from pav.camera import opengl_view_projection
 from pav.io import write_png
+from pav.provenance import Provenance
 
 from .display import ImageDisplay, MeshOverlay, fit_viewport
 from .editor import Editor
@@ -312,7 +313,10 @@ class App:
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
         data = GL.glReadPixels(0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
         image = np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
-        write_png(path, image)
+        names = self.scene.appearance_names
+        appearance = names[self.state.appearance] if isinstance(self.state.appearance, int) and \
+            0 <= self.state.appearance < len(names) else ""
+        write_png(path, image, provenance=Provenance(self.scene.checkpoint_sha256, appearance))
         return image
 
     def run(self, max_frames: int | None = None) -> None:

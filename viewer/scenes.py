@@ -43,6 +43,8 @@ class Scene:
     """samples per ray of a final-quality render (None: not a volume renderer)."""
     view_range: dict | None = None
     """yaw/pitch range of the training cameras relative to the head (pav.view_range); None: unknown."""
+    checkpoint_sha256: str = ""
+    """the avatar file's SHA-256, named in the provenance of screenshots (pav.provenance)."""
 
 
 def head_model_scene(model: HeadModel) -> Scene:
@@ -112,7 +114,8 @@ def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None, chunk: int = 204
                  avatar.head.joint_names, avatar.appearance_names, avatar.head.faces.numpy(), render, mesh,
                  (lo + hi) / 2, framing_radius(hi - lo), export=export,
                  samples_per_ray=getattr(getattr(avatar, "config", None), "samples_per_ray", None),
-                 view_range=(getattr(avatar, "info", None) or {}).get("view_range"))
+                 view_range=(getattr(avatar, "info", None) or {}).get("view_range"),
+                 checkpoint_sha256=getattr(avatar, "checkpoint_sha256", ""))
 
 
 def collection_sequence(collection, appearance: str) -> list[Keyframe]:
