@@ -51,7 +51,7 @@ class LearnedMetrics:
     alexnet: FeatureStack | None = None
     lpips_heads: list[torch.Tensor] = field(default_factory=list)  # (1, C_k, 1, 1) per AlexNet layer
     vgg: FeatureStack | None = None
-    alpha: torch.Tensor | None = None  # (1, 1475, 1, 1), normalised with beta to sum 1
+    alpha: torch.Tensor | None = None  # (1, 1475, 1, 1) float64, normalised with beta to sum 1
     beta: torch.Tensor | None = None
     inception: FIDInception | None = None
 
@@ -76,6 +76,7 @@ class LearnedMetrics:
             betas = torch.split(self.beta, DISTS_CHANNELS, dim=1)
             similarity = 0.0
             for x, y, a, b in zip(features(prediction), features(target), alphas, betas):
+                x, y = x.double(), y.double()  # the statistics in float64: the score is 1 − (a sum near 1)
                 mx, my = x.mean((2, 3), keepdim=True), y.mean((2, 3), keepdim=True)
                 vx, vy = ((x - mx) ** 2).mean((2, 3), keepdim=True), ((y - my) ** 2).mean((2, 3), keepdim=True)
                 cxy = (x * y).mean((2, 3), keepdim=True) - mx * my
@@ -90,17 +91,27 @@ class LearnedMetrics:
             return self.inception(_batch(image))[0].double().numpy()
 
 
+def _covariance_factor(centred: np.ndarray) -> np.ndarray:
+    """X (D, K) with X Xᵀ = the sample covariance of `centred` (N, D): Cᵀ/√(N−1) when N ≤ D, else the
+    symmetric square root (eigh, negative round-off clipped)."""
+    n, d = centred.shape
+    if n <= d:
+        return centred.T / np.sqrt(n - 1)
+    values, vectors = np.linalg.eigh(centred.T @ centred / (n - 1))
+    return (vectors * np.sqrt(values.clip(min=0))) @ vectors.T
+
+
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """Fréchet distance ‖μ_a − μ_b‖² + tr Σ_a + tr Σ_b − 2 tr (Σ_a Σ_b)^½ of Gaussians fitted to (N, D) and
-    (M, D) feature sets (sample covariances, float64). tr (Σ_a Σ_b)^½ is the sum of the singular values of
-    A Bᵀ / √((N−1)(M−1)) with A, B the centred features: Σ_a Σ_b's nonzero eigenvalues are those of
-    (A Bᵀ)(A Bᵀ)ᵀ / ((N−1)(M−1)). Exact, and milliseconds where scipy's sqrtm of a 2048² matrix takes a
-    minute (sqrtm is the reference in the tests)."""
+    (M, D) feature sets (sample covariances, float64). With Σ = X Xᵀ, Σ_a Σ_b has the eigenvalues of
+    (X_aᵀ X_b)(X_aᵀ X_b)ᵀ, so tr (Σ_a Σ_b)^½ is the sum of the singular values of X_aᵀ X_b (at most
+    min(N, D) × min(M, D)). Exact, and milliseconds where scipy's sqrtm of a 2048² matrix takes a minute
+    (sqrtm is the reference in the tests)."""
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
         raise ValueError(f"frechet_distance: need two (N≥2, D) feature sets of one D, got {a.shape} and {b.shape}")
     A, B = a - a.mean(0), b - b.mean(0)
-    cross = np.linalg.svd(A @ B.T, compute_uv=False).sum() / np.sqrt((len(a) - 1) * (len(b) - 1))
+    cross = np.linalg.svd(_covariance_factor(A).T @ _covariance_factor(B), compute_uv=False).sum()
     traces = (A * A).sum() / (len(a) - 1) + (B * B).sum() / (len(b) - 1)
     return float(((a.mean(0) - b.mean(0)) ** 2).sum() + traces - 2 * cross)
 
@@ -137,8 +148,8 @@ def load_learned_metrics(weights: str | Path | None = None) -> LearnedMetrics:
         vgg, alpha_beta = found["dists"].path
         out.vgg = _load_stack(vgg16_features(l2_pooling=True), vgg)
         ab = select(load_tensors(alpha_beta), "", {"alpha": (1, 1475, 1, 1), "beta": (1, 1475, 1, 1)}, alpha_beta)
-        total = ab["alpha"].sum() + ab["beta"].sum()
-        out.alpha, out.beta = (ab["alpha"] / total).float(), (ab["beta"] / total).float()
+        total = ab["alpha"].double().sum() + ab["beta"].double().sum()
+        out.alpha, out.beta = (ab["alpha"].double() / total), (ab["beta"].double() / total)
     if out.reasons["fid"] is None:
         out.inception = _load_stack(FIDInception(), found["fid"].path[0])
     _CACHE[key] = out

@@ -42,6 +42,9 @@ def hub_checkpoints() -> Path:
 def weight_folders(weights: str | Path | None = None) -> list[Path]:
     """The folders searched, in order: `weights` (else `$PAV_WEIGHTS` when set), then torch's hub cache."""
     explicit = weights if weights is not None else os.environ.get("PAV_WEIGHTS") or None
+    if explicit is not None and not Path(explicit).expanduser().is_dir():
+        source = "--weights" if weights is not None else "PAV_WEIGHTS"
+        raise FileNotFoundError(f"{source}: {explicit} is not a folder (give the folder holding the weight files)")
     return ([Path(explicit).expanduser()] if explicit is not None else []) + [hub_checkpoints()]
 
 
