@@ -270,6 +270,7 @@ def small_avatar(collection):
                   collection.appearance_names)
 
 
+@pytest.mark.slow
 def test_eval_reports_the_learned_metrics_of_its_frames(torch_home, tmp_path, monkeypatch):
     from pav.checkpoint import save_avatar
     from pav.data import read_collection
@@ -301,15 +302,17 @@ def test_eval_reports_the_learned_metrics_of_its_frames(torch_home, tmp_path, mo
     assert [im for im, _ in features] == [im for pair in pairs for im in pair]
     render, truth = np.stack([f for _, f in features[0::2]]), np.stack([f for _, f in features[1::2]])
     assert result["fid"] == pytest.approx(frechet_distance(render, truth), rel=1e-12) and result["fid"] > 0
-    # the CLI: JSON keys, --weights, a bad --weights in one line with exit code 2
-    ckpt = tmp_path / "a.pav"
+    # the CLI: JSON keys, --weights (a folder without the Inception file: FID null with the reason), a bad
+    # --weights in one line with exit code 2
+    ckpt, out, no_inception = tmp_path / "a.pav", tmp_path / "eval.json", tmp_path / "no_inception"
     save_avatar(small_avatar(collection), ckpt)
-    out = tmp_path / "eval.json"
-    assert cli.main(["eval", str(ckpt), str(data), "--max-frames", "2", "--weights", str(weights),
-                     "--json", str(out)]) == 0
+    no_inception.mkdir()
+    assert cli.main(["eval", str(ckpt), str(data), "--weights", str(no_inception), "--json", str(out)]) == 0
     saved = json.loads(out.read_text())
-    assert all(isinstance(saved[m], float) for m in ("lpips", "dists", "fid")) and saved["unavailable"] == {}
-    assert all(isinstance(v["lpips"], float) for v in saved["per_appearance"].values())
+    assert saved["lpips"] == pytest.approx(result["lpips"], rel=1e-6) and saved["dists"] == pytest.approx(result["dists"], rel=1e-6)
+    assert saved["fid"] is None and list(saved["unavailable"]) == ["fid"]
+    assert f"{INCEPTION_FILE}: not found, put the file in {no_inception} " in saved["unavailable"]["fid"]
+    assert all(isinstance(v["lpips"], float) and isinstance(v["dists"], float) for v in saved["per_appearance"].values())
     assert cli.main(["eval", str(ckpt), str(data), "--weights", str(tmp_path / "nowhere")]) == 2
 
 
