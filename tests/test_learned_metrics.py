@@ -73,11 +73,13 @@ def torch_home(tmp_path_factory):
     g = torch.Generator().manual_seed(0)
     alex = {"classifier.1.weight": torch.zeros(4, 9216)}
     for i, cin, cout, k, *_ in ALEX:
-        alex[f"features.{i}.weight"], alex[f"features.{i}.bias"] = he((cout, cin, k, k), g), 0.05 * torch.randn(cout, generator=g)
+        alex[f"features.{i}.weight"] = he((cout, cin, k, k), g)
+        alex[f"features.{i}.bias"] = 0.05 * torch.randn(cout, generator=g)
     torch.save(alex, folder / ALEX_FILE, _use_new_zipfile_serialization=False)
     vgg = {"classifier.0.weight": torch.zeros(4, 25088)}
     for i, cin, cout, _ in vgg_convs():
-        vgg[f"features.{i}.weight"], vgg[f"features.{i}.bias"] = he((cout, cin, 3, 3), g), 0.05 * torch.randn(cout, generator=g)
+        vgg[f"features.{i}.weight"] = he((cout, cin, 3, 3), g)
+        vgg[f"features.{i}.bias"] = 0.05 * torch.randn(cout, generator=g)
     torch.save(vgg, folder / VGG_FILE)
     return home
 
@@ -257,6 +259,15 @@ def test_fid_inception_has_pytorch_fid_layout():
     assert sum(p.numel() for p in FIDInception().parameters()) == 27_161_264 - aux - (2048 * 1000 + 1000)
 
 
+def test_fid_average_pool_ignores_the_padding():
+    from pav.eval.inception import avg_pool
+
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    # TensorFlow's 3×3 average at a corner: the mean of the 4 pixels inside the image, not their sum / 9
+    assert avg_pool(x)[0, 0, 0, 0] == pytest.approx((0 + 1 + 4 + 5) / 4)
+    assert avg_pool(x)[0, 0, 1, 1] == pytest.approx(x[0, 0, :3, :3].mean())
+
+
 def small_avatar(collection):
     from pav.config import ModelConfig
     from pav.head import load_head_model
@@ -311,10 +322,11 @@ def test_eval_reports_the_learned_metrics_of_its_frames(torch_home, tmp_path, mo
     no_inception.mkdir()
     assert cli.main(["eval", str(ckpt), str(data), "--weights", str(no_inception), "--json", str(out)]) == 0
     saved = json.loads(out.read_text())
-    assert saved["lpips"] == pytest.approx(result["lpips"], rel=1e-6) and saved["dists"] == pytest.approx(result["dists"], rel=1e-6)
+    assert saved["lpips"] == pytest.approx(result["lpips"], rel=1e-6)
+    assert saved["dists"] == pytest.approx(result["dists"], rel=1e-6)
     assert saved["fid"] is None and list(saved["unavailable"]) == ["fid"]
     assert f"{INCEPTION_FILE}: not found, put the file in {no_inception} " in saved["unavailable"]["fid"]
-    assert all(isinstance(v["lpips"], float) and isinstance(v["dists"], float) for v in saved["per_appearance"].values())
+    assert all(isinstance(v[m], float) for v in saved["per_appearance"].values() for m in ("lpips", "dists"))
     assert cli.main(["eval", str(ckpt), str(data), "--weights", str(tmp_path / "nowhere")]) == 2
 
 

@@ -58,7 +58,8 @@ class LearnedMetrics:
     def lpips(self, prediction: torch.Tensor, target: torch.Tensor) -> float:
         """LPIPS distance of two (H, W, 3) images in [0, 1] (lower = more similar)."""
         def features(img):
-            x = (2 * _batch(img) - 1 - torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1)) / torch.tensor(LPIPS_SCALE).view(1, 3, 1, 1)
+            shift, scale = torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1), torch.tensor(LPIPS_SCALE).view(1, 3, 1, 1)
+            x = (2 * _batch(img) - 1 - shift) / scale
             return [f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-10) for f in self.alexnet(x)]
         with torch.no_grad():
             pairs = zip(features(prediction), features(target), self.lpips_heads)
@@ -102,8 +103,8 @@ def _covariance_factor(centred: np.ndarray) -> np.ndarray:
 
 
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """Fréchet distance ‖μ_a − μ_b‖² + tr Σ_a + tr Σ_b − 2 tr (Σ_a Σ_b)^½ of Gaussians fitted to (N, D) and
-    (M, D) feature sets (sample covariances, float64). With Σ = X Xᵀ, Σ_a Σ_b has the eigenvalues of
+    """Fréchet distance ‖μ_a − μ_b‖² + tr Σ_a + tr Σ_b − 2 tr (Σ_a Σ_b)^½ of Gaussians fitted to (N, D)
+    and (M, D) feature sets (sample covariances, float64). With Σ = X Xᵀ, Σ_a Σ_b has the eigenvalues of
     (X_aᵀ X_b)(X_aᵀ X_b)ᵀ, so tr (Σ_a Σ_b)^½ is the sum of the singular values of X_aᵀ X_b (at most
     min(N, D) × min(M, D)). Exact, and milliseconds where scipy's sqrtm of a 2048² matrix takes a minute
     (sqrtm is the reference in the tests)."""

@@ -84,7 +84,8 @@ def render_tables(results: dict) -> str:
              "| variant | PSNR ↑ | SSIM ↑ | LPIPS ↓ | DISTS ↓ | FID ↓ | steps | parameters |",
              "|---|---|---|---|---|---|---|---|"]
     for variant, r in results["protocol_a"].items():
-        lines.append(f"| {variant} | {fmt(r['psnr'])} | {fmt(r['ssim'], 4)} | {fmt(r['lpips'], 4)} | {fmt(r['dists'], 4)} "
+        lines.append(f"| {variant} | {fmt(r['psnr'])} | {fmt(r['ssim'], 4)} | {fmt(r['lpips'], 4)} "
+                     f"| {fmt(r['dists'], 4)} "
                      f"| {fmt(r['fid'])} | {r['steps']} | {r['parameters']:,} |")
     if results["protocol_a"]:
         reasons = next(iter(results["protocol_a"].values()))["unavailable"]
