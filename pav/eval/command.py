@@ -21,8 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-frames", type=int, help="evaluate at most this many frames, evenly spread")
     p.add_argument("--head-model", help="head-model file if the checkpoint's spec is not 'default'")
     p.add_argument("--weights", type=Path, metavar="DIR",
-                   help="folder with the LPIPS/DISTS/FID backbone files, searched before $PAV_WEIGHTS and torch's "
-                        "hub cache (see docs/metrics.md)")
+                   help="folder with the LPIPS/DISTS/FID backbone files, searched instead of $PAV_WEIGHTS and "
+                        "before torch's hub cache (see docs/metrics.md)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -52,5 +52,5 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0
 
 def learned_metrics_status(weights: str | Path | None = None) -> dict[str, str | None]:
     """lpips/dists/fid → None when computable here, else the reason it is unavailable. `weights`: a folder
-    searched before `$PAV_WEIGHTS` and torch's hub cache (see pav.eval.learned_weights). Loads nothing."""
+    searched instead of `$PAV_WEIGHTS`, before torch's hub cache (see pav.eval.learned_weights). Loads nothing."""
     return {metric: found.reason for metric, found in find_learned_weights(weights).items()}
