@@ -18,7 +18,7 @@ COMMANDS = {
     "check-data": ("pav.data.check", "validate a video collection and summarise it"),
     "track": ("pav.track.command", "track videos of one subject into a collection (landmarks, one shared identity)"),
     "train": ("pav.train.command", "train an avatar on a collection (resumable; Ctrl-C saves)"),
-    "eval": ("pav.eval.command", "evaluate an avatar on a collection split (PSNR, SSIM, per appearance)"),
+    "eval": ("pav.eval.command", "evaluate an avatar on a collection split (PSNR, SSIM, LPIPS, DISTS, FID, per appearance)"),
     "reproduce": ("pav.eval.reproduce", "run the paper's protocols (a) and (b) and write tables like Tables 1 and 3"),
     "bench": ("pav.bench", "measure rendering, field, geometry and training speed on this machine"),
     "render": ("pav.render_command", "render a clip of an avatar to mp4 (demo, collection video or timeline)"),

@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes-b", type=float, help="budget per single-appearance model in (b) (default: --minutes)")
     p.add_argument("--skip-b", action="store_true", help="skip protocol (b)")
     p.add_argument("--max-frames", type=int, help="evaluate at most this many test frames per model")
+    p.add_argument("--weights", type=Path, metavar="DIR",
+                   help="folder with the LPIPS/DISTS/FID backbone files (as for eval; see docs/metrics.md)")
 
 
 def train_or_reuse(data: Path, collection, out: Path, minutes: float, variant: str = "full",
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     for variant in args.variants:
         path = args.out / f"a_{variant}.pav"
         avatar = train_or_reuse(args.data, collection, path, args.minutes, variant)
-        metrics = evaluate(avatar, collection, "test", max_frames=args.max_frames)
+        metrics = evaluate(avatar, collection, "test", max_frames=args.max_frames, weights=args.weights)
         results["protocol_a"][variant] = metrics | model_facts(avatar, path) | {"history": avatar.info.get("history")}
         write_json(args.out / "results.json", results)
     if not args.skip_b and "full" in args.variants:
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         for name in collection.appearance_names:
             path = args.out / f"b_{name}.pav"
             avatar = train_or_reuse(args.data, collection, path, args.minutes_b or args.minutes, "full", [name])
-            metrics = evaluate(avatar, collection, "test", [name], max_frames=args.max_frames)
+            metrics = evaluate(avatar, collection, "test", [name], max_frames=args.max_frames,
+                               weights=args.weights)
             results["protocol_b"][name] = {"separate": metrics | model_facts(avatar, path),
                                            "unified": unified["per_appearance"].get(name)}
             write_json(args.out / "results.json", results)
@@ -81,7 +84,8 @@ def render_tables(results: dict) -> str:
              "| variant | PSNR ↑ | SSIM ↑ | LPIPS ↓ | DISTS ↓ | FID ↓ | steps | parameters |",
              "|---|---|---|---|---|---|---|---|"]
     for variant, r in results["protocol_a"].items():
-        lines.append(f"| {variant} | {fmt(r['psnr'])} | {fmt(r['ssim'], 4)} | {fmt(r['lpips'])} | {fmt(r['dists'])} "
+        lines.append(f"| {variant} | {fmt(r['psnr'])} | {fmt(r['ssim'], 4)} | {fmt(r['lpips'], 4)} "
+                     f"| {fmt(r['dists'], 4)} "
                      f"| {fmt(r['fid'])} | {r['steps']} | {r['parameters']:,} |")
     if results["protocol_a"]:
         reasons = next(iter(results["protocol_a"].values()))["unavailable"]
@@ -93,15 +97,25 @@ def render_tables(results: dict) -> str:
         total_params = sum(r["separate"]["parameters"] for r in sep)
         total_size = sum(r["separate"]["size_mb"] for r in sep)
         total_time = sum(r["separate"]["train_minutes"] for r in sep)
+        # the learned metrics get columns only when every model has them (not null)
+        learned = [m for m in ("lpips", "dists")
+                   if all(r["separate"].get(m) is not None and (r["unified"] or {}).get(m) is not None for r in sep)]
+        means = lambda side: " | ".join(fmt(sum(r[side][m] for r in sep) / n, 4) for m in learned)  # noqa: E731
+        extra_head = "".join(f" mean {m.upper()} ↓ |" for m in learned)
         lines += ["", "**Table 3 — protocol (b): one model per appearance vs one unified model**", "",
-                  "| | models | training time (min) | parameters | size (MB) | mean PSNR ↑ | mean SSIM ↑ |",
-                  "|---|---|---|---|---|---|---|",
+                  "| | models | training time (min) | parameters | size (MB) | mean PSNR ↑ | mean SSIM ↑ |" + extra_head,
+                  "|---|---|---|---|---|---|---|" + "---|" * len(learned),
                   f"| separate | {n} | {total_time:.1f} | {total_params:,} | {total_size:.1f} | "
-                  f"{fmt(sum(r['separate']['psnr'] for r in sep) / n)} | {fmt(sum(r['separate']['ssim'] for r in sep) / n, 4)} |",
+                  f"{fmt(sum(r['separate']['psnr'] for r in sep) / n)} | {fmt(sum(r['separate']['ssim'] for r in sep) / n, 4)} |"
+                  + (f" {means('separate')} |" if learned else ""),
                   f"| unified (full) | 1 | {full['train_minutes']:.1f} | {full['parameters']:,} | {full['size_mb']:.1f} | "
-                  f"{fmt(sum(r['unified']['psnr'] for r in sep) / n)} | {fmt(sum(r['unified']['ssim'] for r in sep) / n, 4)} |",
-                  "", "| appearance | separate PSNR | unified PSNR | separate SSIM | unified SSIM |", "|---|---|---|---|---|"]
+                  f"{fmt(sum(r['unified']['psnr'] for r in sep) / n)} | {fmt(sum(r['unified']['ssim'] for r in sep) / n, 4)} |"
+                  + (f" {means('unified')} |" if learned else ""),
+                  "", "| appearance | separate PSNR | unified PSNR | separate SSIM | unified SSIM |"
+                  + "".join(f" separate {m.upper()} | unified {m.upper()} |" for m in learned),
+                  "|---|---|---|---|---|" + "---|---|" * len(learned)]
         for name, r in results["protocol_b"].items():
             lines.append(f"| {name} | {fmt(r['separate']['psnr'])} | {fmt(r['unified']['psnr'])} | "
-                         f"{fmt(r['separate']['ssim'], 4)} | {fmt(r['unified']['ssim'], 4)} |")
+                         f"{fmt(r['separate']['ssim'], 4)} | {fmt(r['unified']['ssim'], 4)} |"
+                         + "".join(f" {fmt(r['separate'][m], 4)} | {fmt(r['unified'][m], 4)} |" for m in learned))
     return "\n".join(lines) + "\n"

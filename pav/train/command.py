@@ -100,7 +100,7 @@ def save(avatar, trainer, args) -> None:
 def probe_test_psnr(avatar, collection, frames: int) -> float | None:
     """Test PSNR on a few evenly spread test frames (the training curve); None without test frames."""
     try:
-        return evaluate(avatar, collection, "test", max_frames=frames, progress=False)["psnr"]
+        return evaluate(avatar, collection, "test", max_frames=frames, progress=False, learned=False)["psnr"]
     except ValueError:
         return None
 
