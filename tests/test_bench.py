@@ -41,7 +41,7 @@ def test_hash_grid_rows_time_the_presets_grids():
 
 def test_checkpoint_history_reads_the_first_probe_over_each_target(tmp_path):
     class Avatar:
-        info = {"history": [{"seconds": 60, "test_psnr": 25.0}, {"seconds": 150, "test_psnr": 26.2},
+        info = {"history": [{"seconds": 60, "test_psnr": 25.7}, {"seconds": 150, "test_psnr": 26.2},
                             {"seconds": 200, "test_psnr": None}, {"seconds": 300, "test_psnr": 25.9}]}
 
     ckpt = tmp_path / "mine.pav"
