@@ -230,8 +230,8 @@ def run(args: argparse.Namespace) -> int:
     print("geometry …", file=sys.stderr)
     results["geometry"] = bench_geometry(repeats=repeats, threads=args.threads)
     results["nearest"] = bench_nearest(repeats=repeats, threads=args.threads)
-    results["nearest_choice"] = {"cpu": backends.nearest_backend("cpu")._asdict(),
-                                 "cuda": backends.nearest_backend("cuda")._asdict()}
+    results["nearest_choice"] = {device: backends.nearest_backend(device)._asdict()
+                                 for device in ["cpu"] + (["cuda"] if backends.cuda().available else [])}
     print("hash grid …", file=sys.stderr)
     results["hashgrid"] = bench_hashgrid(hashgrid_configs(), repeats=repeats, threads=args.threads)
     print("training …", file=sys.stderr)
