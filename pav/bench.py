@@ -293,5 +293,6 @@ def format_table(r: dict) -> str:
     w2 = max(len(b) for _, b, _ in rows)
     h = r["render"]["checkpoint_history"]
     note = (f"Not measured by this run, read from {h['source']}: its training reached a 26 dB test probe at "
-            f"{h['minutes_to_26db']} min and 28 dB at {h['minutes_to_28db']} min (best probe {h['best_probe_psnr']} dB).")
+            f"{h['minutes_to_26db']} min and 28 dB at {h['minutes_to_28db']} min "
+            f"(best probe {h['best_probe_psnr']} dB).")
     return "\n".join(f"{a:<{width}}  {b:<{w2}}  {c}" for a, b, c in rows) + "\n\n" + note

@@ -104,7 +104,8 @@ def test_nearest_probe_reasons(monkeypatch):
     monkeypatch.setitem(sys.modules, "fcpw", None)
     probe = backends.nearest_probe("fcpw")
     assert not probe.available
-    assert probe.reason.startswith("fcpw does not import (ModuleNotFoundError: ") and probe.reason.endswith("install: pip install fcpw")
+    assert probe.reason.startswith("fcpw does not import (ModuleNotFoundError: ")
+    assert probe.reason.endswith("; install: pip install fcpw")
     monkeypatch.setitem(sys.modules, "warp", types.SimpleNamespace(__version__="9.9", Mesh=object))
     assert backends.nearest_probe("warp") == (True, "warp 9.9")
     with pytest.raises(RuntimeError, match=r"nearest-triangle backend 'fcpw' is unavailable: fcpw does not import"):
@@ -129,8 +130,8 @@ def test_nearest_choice_and_reasons(monkeypatch):
 
     _nearest_available(monkeypatch, "fcpw", "pcu")
     monkeypatch.delenv(backends.NEAREST_ENV_VAR)
-    assert backends.nearest_backend("cpu") == (
-        "fcpw", "fcpw 9.9, the fastest measured on the CPU (docs/geometry.md) of those that import (warp: warp missing)")
+    assert backends.nearest_backend("cpu") == ("fcpw", "fcpw 9.9, the fastest measured on the CPU "
+                                               "(docs/geometry.md) of those that import (warp: warp missing)")
     assert backends.nearest_backend("cuda:0") == (
         "fcpw", "fcpw 9.9, the fastest measured on the CPU (docs/geometry.md) of those that import "
         "(warp: warp missing), copying to and from cuda:0 (warp missing)")
@@ -146,7 +147,8 @@ def test_nearest_choice_and_reasons(monkeypatch):
         warnings.simplefilter("always")
         choice = backends.nearest_backend("cpu")
         backends.nearest_backend("cpu")
-    assert choice == ("torch", "exact pure-torch search, no accelerator imports (warp missing; fcpw missing; pcu missing)")
+    assert choice == ("torch", "exact pure-torch search, no accelerator imports "
+                               "(warp missing; fcpw missing; pcu missing)")
     assert [str(w.message) for w in caught] == [
         "pav.geometry: no nearest-triangle accelerator (warp missing; fcpw missing; pcu missing); using the exact "
         "but much slower pure-torch search. Fix: pip install fcpw warp-lang"]

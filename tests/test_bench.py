@@ -6,8 +6,10 @@ from pav.config import preset
 
 
 def _results(checkpoint_source):
-    render = {f"{m}_{s}": {"ms": 1.0, "fps": 1.0, "samples_per_s": 1e6} for s in (96, 128, 256) for m in ("preview", "final")}
-    render.update(parameters=10, checkpoint_mb=1.0, peak_rss_mb=1, preview_psnr_db={6: 29.57, 8: 34.09, 12: 37.82, 24: 47.5},
+    render = {f"{m}_{s}": {"ms": 1.0, "fps": 1.0, "samples_per_s": 1e6}
+              for s in (96, 128, 256) for m in ("preview", "final")}
+    render.update(parameters=10, checkpoint_mb=1.0, peak_rss_mb=1,
+                  preview_psnr_db={6: 29.57, 8: 34.09, 12: 37.82, 24: 47.5},
                   checkpoint_history={"minutes_to_26db": 4.5, "minutes_to_28db": 9.0, "best_probe_psnr": 28.58,
                                       "source": checkpoint_source})
     grid = {"params": 5, "forward_samples_per_s": 1e6, "forward_backward_samples_per_s": 1e6}

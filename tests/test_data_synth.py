@@ -154,7 +154,8 @@ def test_render_matches_a_closed_form_on_a_lit_quad():
     scene = Scene(faces, torch.full((2, 3, 2), 0.5), torch.zeros(2, 3, 3), torch.zeros(2, dtype=torch.int64),
                   torch.ones(2, dtype=torch.bool), torch.zeros(0, 4), torch.stack([texture] * 3).contiguous())
     theta = 0.7
-    look = SimpleNamespace(ambient=(0.2, 0.25, 0.3), light=(0.9, 0.8, 0.7), light_dir=(0.0, math.sin(theta), -math.cos(theta)))
+    look = SimpleNamespace(ambient=(0.2, 0.25, 0.3), light=(0.9, 0.8, 0.7),
+                           light_dir=(0.0, math.sin(theta), -math.cos(theta)))
     background = torch.rand(H, W, 3, generator=torch.Generator().manual_seed(0))
     out = render(scene, look, verts, cam, background, faces, s)
 

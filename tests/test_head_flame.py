@@ -109,7 +109,8 @@ def test_zero_parameters_give_the_template_exactly(flame_pkl, flame_arrays, dtyp
     bit for bit, and the joints of the template."""
     model = load_head_model(flame_pkl).to(dtype)
     template = model.v_template
-    zeros = dict(shape=torch.zeros(2, model.n_shape, dtype=dtype), expression=torch.zeros(2, model.n_expression, dtype=dtype),
+    zeros = dict(shape=torch.zeros(2, model.n_shape, dtype=dtype),
+                 expression=torch.zeros(2, model.n_expression, dtype=dtype),
                  pose=torch.zeros(2, model.n_joints, 3, dtype=dtype), translation=torch.zeros(2, 3, dtype=dtype))
     for out in (model(), model(**zeros)):
         for b in range(len(out.vertices)):

@@ -157,7 +157,8 @@ def nearest_faces(points: torch.Tensor, vertices: torch.Tensor, faces: torch.Ten
 
 
 WARP_SLIVER = 1e-6
-"""warp skips a triangle when |cross(b−a, c−a)| / (|ab|² + |ac|² + |bc|²) < 1e-6 (float32; zero-area ones too)."""
+"""warp skips a triangle when |cross(b−a, c−a)| / (|ab|² + |ac|² + |bc|²) < 1e-6 (in float32; zero-area
+ones too)."""
 
 
 @torch.no_grad()
