@@ -5,7 +5,8 @@ below is compiled once per machine (~2-20 s), then loaded from warp's kernel cac
 $WARP_CACHE_PATH; never the repository). The queries run on the device of the points, zero-copy through
 `wp.from_torch`. warp searches in float32: exact ties and float32 rounding aside, it picks the face a
 float64 brute force picks (the distance to it agrees to ~1e-8 m on a 0.1 m mesh). warp skips
-(near-)degenerate triangles; a query that finds no face is answered by the exact torch search.
+(near-)degenerate triangles: `closest._with_skipped_faces` checks those exactly, and answers the queries
+for which warp found no face.
 """
 from __future__ import annotations
 
