@@ -18,8 +18,9 @@ VARIANTS = ("full", "no-offset", "no-lnf", "insta")
 
 PREVIEW_SAMPLES_PER_RAY = 6
 """Samples per ray of the viewer's interactive preview (final renders use ModelConfig.samples_per_ray).
-Measured on the demo avatar at 128²: against a 64-sample render, 6 samples give 29 dB, 8 give 33, 12 give
-38 and 24 give 49; at 128² a 6-sample frame takes ~80 ms on 2 cores (docs/performance.md)."""
+Against a 64-sample render of the demo avatar at 128² (`python -m pav bench`, row "preview fidelity";
+2026-11-30), 6 samples give 29.6 dB, 8 give 34.1, 12 give 37.8 and 24 give 47.5; at 128² a 6-sample
+frame takes ~80 ms on 2 cores (docs/performance.md)."""
 
 
 @dataclass
