@@ -8,25 +8,22 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .checkpoint import load_avatar
+from .cliargs import float_range, head_model_spec, int_range, output_file
 from .export import demo_sequence, drive_from_collection, export_clip, read_sequence, with_orbit
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path)
-    p.add_argument("--out", type=Path, required=True, help="mp4 to write")
+    p.add_argument("--out", type=output_file(".mp4"), required=True, help="mp4 to write")
     p.add_argument("--appearance", help="appearance name to render in (default: the first, or the driving video's)")
     p.add_argument("--drive", type=Path, help="a collection video DATA/APPEARANCE, or a timeline .json")
-    p.add_argument("--orbit", type=float, default=0.0, metavar="DEG", help="sweep the camera over DEG degrees")
-    p.add_argument("--size", type=int, default=256, help="frame height in pixels (default 256)")
-    p.add_argument("--fps", type=int, default=25)
-    p.add_argument("--head-model", help="head-model file if the checkpoint's spec is not 'default'")
+    p.add_argument("--orbit", type=float_range(-3600.0, 3600.0), default=0.0, metavar="DEG", help="sweep the camera over DEG degrees")
+    p.add_argument("--size", type=int_range(16, 2048), default=256, help="frame height in pixels (default 256)")
+    p.add_argument("--fps", type=int_range(1, 240), default=25, help="frames per second (default 25)")
+    p.add_argument("--head-model", type=head_model_spec, help="head-model file if the checkpoint's spec is not 'default'")
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 16 <= args.size <= 2048:
-        raise ValueError(f"--size {args.size}: choose 16..2048")
-    if args.out.suffix.lower() != ".mp4":
-        raise ValueError(f"--out {args.out}: the clip must be an .mp4")
     avatar = load_avatar(args.checkpoint, args.head_model)
     appearance = args.appearance if args.appearance is not None else 0
     if args.appearance is not None:
