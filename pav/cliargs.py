@@ -124,11 +124,9 @@ def check_output_dir(path: str | Path, flag: str) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{flag} {path} exists and is not a folder")
-    if path.is_dir():
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise ValueError(f"{flag} {path}: cannot write in it (read-only or no permission)")
-        # a sibling temp folder may be renamed into place: the parent must be writable too
-    why = _writable_ancestor(path)
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: cannot write in it (read-only or no permission)")
+    why = _writable_ancestor(path)  # commands build a sibling temp folder and rename it: the parent too
     if why:
         raise ValueError(f"{flag} {path}: {why}")
     return path

@@ -5,7 +5,6 @@ Example: `python -m pav head-preview head.png --expression jawOpen=0.8 --pose ja
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
