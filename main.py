@@ -9,14 +9,23 @@ import sys
 from pathlib import Path
 
 
+MIN_WINDOW, MAX_WINDOW = 320, 16384
+"""Window sizes accepted by --size (the panel needs ~320 px; larger than any screen is refused). The app
+shrinks a window that does not fit on the primary screen to fit it."""
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="PAV: drive a personalized head avatar live.")
+    from pav.cliargs import OneLineParser, head_model_spec, int_range
+
+    p = OneLineParser(description="PAV: drive a personalized head avatar live.")
     p.add_argument("--checkpoint", help="avatar checkpoint to open (default: the bundled demo avatar)")
     p.add_argument("--train", metavar="DATA", help="train on a collection in the background while viewing "
                                                    "(into --checkpoint, default runs/<DATA>.pav)")
-    p.add_argument("--head-model", default="default", help="'default' or a FLAME generic_model.pkl")
+    p.add_argument("--head-model", type=head_model_spec, default="default", help="'default' or a FLAME generic_model.pkl")
     p.add_argument("--play", metavar="DATA/APPEARANCE", help="load a tracked video of a collection for playback")
-    p.add_argument("--size", type=int, nargs=2, default=(1280, 800), metavar=("W", "H"), help="window size")
+    p.add_argument("--size", type=int_range(MIN_WINDOW, MAX_WINDOW), nargs=2, default=(1280, 800), metavar=("W", "H"),
+                   help=f"window size in pixels, each {MIN_WINDOW}..{MAX_WINDOW} (default 1280 800; shrunk to fit "
+                        "the screen)")
     return p.parse_args(argv)
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from .cliargs import int_range, output_file
 from .config import PREVIEW_SAMPLES_PER_RAY
 from .timing import time_calls
 
@@ -193,10 +194,10 @@ def _in_child(function: str, *args, tune: bool = True) -> dict:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--json", type=output_file(), help="also write the results here")
     p.add_argument("--checkpoint", type=Path, default=DEMO, help="avatar to render (default: the demo avatar)")
     p.add_argument("--data", type=Path, help="collection for the training measurement (default: a small synthetic one)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--threads", type=int_range(1, 1024), default=2, help="torch threads (default 2)")
     p.add_argument("--quick", action="store_true", help="fewer repeats")
 
 
@@ -217,6 +218,12 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     if not args.checkpoint.exists():
         raise FileNotFoundError(f"checkpoint not found: {args.checkpoint} (pass --checkpoint)")
+    from .checkpoint import read_metadata
+    from .data import read_collection
+
+    read_metadata(args.checkpoint)  # a foreign or damaged file, or a bad --data, fails now, not minutes later
+    if args.data is not None:
+        read_collection(args.data)
     repeats = 2 if args.quick else 5
     results = {"threads": args.threads, "torch": torch.__version__}
     print("rendering …", file=sys.stderr)

@@ -57,7 +57,11 @@ def read_metadata(path: str | Path) -> dict:
         raise ValueError(f"{path} is not a readable PAV checkpoint (truncated or another format: {exc})") from None
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not a PAV avatar checkpoint (format {meta.get('format')!r})")
-    version = int(meta.get("format_version", "0"))
+    try:
+        version = int(meta.get("format_version", "0"))
+    except ValueError:
+        raise ValueError(f"{path}: checkpoint metadata is damaged (format_version "
+                         f"{meta.get('format_version')!r} is not a whole number)") from None
     if version > FORMAT_VERSION:
         raise ValueError(f"{path} has format version {version}; this PAV reads ≤ {FORMAT_VERSION}: update PAV")
     try:

@@ -6,7 +6,8 @@ demo animation (`demo_sequence`). `with_orbit` sweeps the camera around the head
 by the ffmpeg binary bundled with imageio-ffmpeg (libx264, yuv420p) into a temp file, then renamed.
 
 Timeline JSON: {"fps": 25, "frames": [{"expression": {name: value}, "pose": {joint: [x, y, z]},
-"yaw": deg, "pitch": deg, "radius": m, "appearance": name | [weights]}, ...]} — every key optional.
+"yaw": deg, "pitch": deg, "radius": m, "appearance": name | [weights]}, ...]} — every key optional except
+a non-empty "frames"; fps a whole number in 1..240, numbers finite, radius > 0 (checked before rendering).
 """
 from __future__ import annotations
 
@@ -84,37 +85,77 @@ def drive_from_collection(avatar, collection, appearance_name: str, size: int | 
     return out
 
 
+MAX_FPS = 240
+
+
+def _number(path, where: str, value, positive: bool = False) -> float:
+    """A finite JSON number (bool refused), > 0 with `positive`; else a ValueError naming file and field."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{path}: {where} must be a finite number, got {json.dumps(value)[:40]}")
+    if positive and value <= 0:
+        raise ValueError(f"{path}: {where} must be > 0, got {value}")
+    return float(value)
+
+
 def read_sequence(avatar, path: Path, size: int, appearance=0) -> tuple[list[ClipFrame], int]:
-    """A timeline JSON (module docstring) → (frames, fps); errors name the file and the frame."""
+    """A timeline JSON (module docstring) → (frames, fps); errors name the file and the field, e.g.
+    "seq.json: frames[3].yaw must be a finite number, got \"left\"". """
     try:
         data = json.loads(Path(path).read_text())
-        fps, items = int(data.get("fps", 25)), data["frames"]
     except FileNotFoundError:
         raise FileNotFoundError(f"sequence not found: {path}") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: not a PAV timeline ({exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a PAV timeline (invalid JSON: {exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a PAV timeline: expected an object {{\"fps\": 25, \"frames\": [...]}}, "
+                         f"got a JSON {type(data).__name__}")
+    fps = data.get("fps", 25)
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps != int(fps) \
+            or not 1 <= fps <= MAX_FPS:
+        raise ValueError(f"{path}: fps must be a whole number in 1..{MAX_FPS}, got {json.dumps(fps)[:40]}")
+    items = data.get("frames")
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: frames must be a list of frame objects, got {json.dumps(items)[:40]}")
+    if not items:
+        raise ValueError(f"{path}: the timeline has no frames")
     names, joints = avatar.head.expression_names, avatar.head.joint_names
     frames = []
     for k, item in enumerate(items):
+        where = f"frames[{k}]"
+        if not isinstance(item, dict):
+            raise ValueError(f"{path}: {where} must be an object, got {json.dumps(item)[:40]}")
+        expression, pose_items = item.get("expression", {}), item.get("pose", {})
+        if not isinstance(expression, dict) or not isinstance(pose_items, dict):
+            raise ValueError(f"{path}: {where}.expression and .pose must be objects keyed by name")
         e = torch.zeros(len(names))
-        for name, value in item.get("expression", {}).items():
-            if name not in names or not math.isfinite(float(value)):
-                raise ValueError(f"{path}: frames[{k}].expression: bad entry {name}={value}")
-            e[names.index(name)] = float(value)
+        for name, value in expression.items():
+            if name not in names:
+                raise ValueError(f"{path}: {where}.expression: unknown name {name!r}")
+            e[names.index(name)] = _number(path, f"{where}.expression.{name}", value)
         pose = torch.zeros(len(joints), 3)
-        for name, value in item.get("pose", {}).items():
-            if name not in joints or len(value) != 3 or not np.isfinite(value).all():
-                raise ValueError(f"{path}: frames[{k}].pose: bad entry {name}={value}")
-            pose[joints.index(name)] = torch.tensor(value, dtype=torch.float32)
-        camera = orbit_camera(avatar, size, item.get("yaw", 0.0), item.get("pitch", 0.0), item.get("radius"))
-        frames.append(ClipFrame(camera, e, pose, None, item.get("appearance", appearance)))
-    if not frames:
-        raise ValueError(f"{path}: the timeline has no frames")
-    return frames, fps
+        for name, value in pose_items.items():
+            if name not in joints or not isinstance(value, list) or len(value) != 3:
+                raise ValueError(f"{path}: {where}.pose: bad entry {name}={json.dumps(value)[:40]} "
+                                 f"(a joint of {', '.join(joints)} and [x, y, z])")
+            pose[joints.index(name)] = torch.tensor([_number(path, f"{where}.pose.{name}", v) for v in value])
+        yaw = _number(path, f"{where}.yaw", item.get("yaw", 0.0))
+        pitch = _number(path, f"{where}.pitch", item.get("pitch", 0.0))
+        radius = item.get("radius")
+        radius = None if radius is None else _number(path, f"{where}.radius", radius, positive=True)
+        camera = orbit_camera(avatar, size, yaw, pitch, radius)
+        chosen = item.get("appearance", appearance)
+        try:
+            avatar.appearance_weights(chosen)
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise ValueError(f"{path}: {where}.appearance: {exc}") from None
+        frames.append(ClipFrame(camera, e, pose, None, chosen))
+    return frames, int(fps)
 
 
 def with_orbit(avatar, frames: list[ClipFrame], degrees: float, size: int) -> list[ClipFrame]:
     """Replace the cameras by an orbit sweeping `degrees` of yaw (centred on the front) over the clip."""
+    if not math.isfinite(degrees):
+        raise ValueError(f"orbit must be a finite number of degrees, got {degrees}")
     n = len(frames)
     return [f._replace(camera=orbit_camera(avatar, size, yaw=-degrees / 2 + degrees * k / max(n - 1, 1)))
             for k, f in enumerate(frames)]
@@ -130,6 +171,8 @@ def export_clip(avatar, frames: Iterable[ClipFrame], path: str | Path, fps: int 
     frame k's uint8 render into the image to encode (e.g. side by side with the driving frame)."""
     import imageio_ffmpeg
 
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or not 0 < fps <= MAX_FPS:
+        raise ValueError(f"fps must be a number in (0, {MAX_FPS}], got {fps}")
     frames = list(frames)
     if not frames:
         raise ValueError("nothing to export: the sequence is empty")

@@ -11,27 +11,29 @@ from tqdm import tqdm
 
 from .animation import drive_frames, is_animation_file
 from .checkpoint import load_avatar
+from .cliargs import float_range, head_model_spec, int_range, non_negative_int, output_file
 from .drive import DriveOptions, drive, side_by_side
-from .provenance import for_avatar
 from .export import demo_sequence, export_clip, read_sequence, with_orbit
+from .provenance import for_avatar
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path)
-    p.add_argument("--out", type=Path, required=True, help="mp4 to write")
+    p.add_argument("--out", type=output_file(".mp4"), required=True, help="mp4 to write")
     p.add_argument("--appearance", help="appearance name to render in (default: the first, or the driving video's)")
     p.add_argument("--drive", type=Path, help="a collection video DATA/APPEARANCE, a keyframe animation .json "
                                               "(docs/animation.md), or a timeline .json")
-    p.add_argument("--orbit", type=float, default=0.0, metavar="DEG", help="sweep the camera over DEG degrees")
-    p.add_argument("--size", type=int, default=256, help="frame height in pixels (default 256)")
-    p.add_argument("--fps", type=int, default=25)
-    p.add_argument("--head-model", help="head-model file if the checkpoint's spec is not 'default'")
+    p.add_argument("--orbit", type=float_range(-3600.0, 3600.0), default=0.0, metavar="DEG",
+                   help="sweep the camera over DEG degrees")
+    p.add_argument("--size", type=int_range(16, 2048), default=256, help="frame height in pixels (default 256)")
+    p.add_argument("--fps", type=int_range(1, 240), default=25, help="frames per second (default 25)")
+    p.add_argument("--head-model", type=head_model_spec, help="head-model file if the checkpoint's spec is not 'default'")
     p.add_argument("--camera", choices=("driving", "avatar", "orbit"), default="driving",
                    help="with --drive DATA/NAME: the driving video's cameras (default), a fixed camera in front of "
                         "the avatar, or an orbit of --orbit degrees (30 if not given)")
     p.add_argument("--relative", action="store_true",
                    help="transfer expression and jaw relative to a neutral frame of the driving video")
-    p.add_argument("--neutral-frame", type=int, metavar="K",
+    p.add_argument("--neutral-frame", type=non_negative_int, metavar="K",
                    help="the driving frame (0-based, in time order) taken as neutral (default: nearest to zero "
                         "expression)")
     p.add_argument("--side-by-side", action="store_true", help="write [driving frame | avatar] side by side")
@@ -42,10 +44,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 16 <= args.size <= 2048:
-        raise ValueError(f"--size {args.size}: choose 16..2048")
-    if args.out.suffix.lower() != ".mp4":
-        raise ValueError(f"--out {args.out}: the clip must be an .mp4")
     if (args.relative or args.side_by_side or args.neutral_frame is not None or args.camera != "driving") and \
             (args.drive is None or args.drive.suffix == ".json"):
         raise ValueError("--camera/--relative/--neutral-frame/--side-by-side need --drive DATA/NAME (a tracked video)")

@@ -192,6 +192,6 @@ def test_cli_refuses_to_overwrite_and_rejects_bad_sizes(tmp_path, capsys):
     assert err.startswith("error: ") and "not empty" in err and "\n" not in err
     assert (tmp_path / "keep.txt").read_text() == "mine"
     assert cli_main(["synth", str(tmp_path / "new"), "--size", "8"]) == 2
-    assert "--size 8" in capsys.readouterr().err
+    assert "argument --size: must be in 16..2048, got 8" in capsys.readouterr().err
     assert cli_main(["synth", str(tmp_path / "new"), "--supersample", "2"]) == 2
     assert "odd" in capsys.readouterr().err

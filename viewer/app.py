@@ -42,6 +42,14 @@ from .state import ViewerSettings, ViewerState
 from .timeline import ExportJob, Player, Recorder, snapshot
 
 
+def fit_to_screen(size, screen, margin: int = 80) -> tuple[int, int]:
+    """The window size: `size` (W, H), shrunk to the screen (W, H) less a margin for the desktop's bars;
+    unchanged when the screen is unknown."""
+    if not screen or min(screen) <= margin:
+        return int(size[0]), int(size[1])
+    return min(int(size[0]), screen[0] - margin), min(int(size[1]), screen[1] - margin)
+
+
 class App:
     def __init__(self, scene: Scene, settings: ViewerSettings = ViewerSettings(), size=(1280, 800),
                  on_frame: Callable[["App"], None] | None = None, training=None,
@@ -95,6 +103,9 @@ class App:
         warnings.filterwarnings("ignore", category=glfw.GLFWError)  # failures are reported below, in one line
         if not glfw.init():
             raise RuntimeError("could not initialise GLFW: is a display available (DISPLAY / Xvfb)?")
+        monitor = glfw.get_primary_monitor()
+        mode = glfw.get_video_mode(monitor) if monitor else None
+        size = fit_to_screen(size, (mode.size.width, mode.size.height) if mode else None)
         glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
         glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
         glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)

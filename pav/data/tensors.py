@@ -59,6 +59,8 @@ def load_split(collection: Collection, split: str = "train", appearances: list[s
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     names = appearances if appearances is not None else collection.appearance_names
+    if not names:
+        raise ValueError(f"{collection.root}: no appearances chosen to load (has {', '.join(collection.appearance_names)})")
     chosen = [collection.appearance(n) for n in names]  # raises for unknown names
     sizes = {(a.width, a.height) for a in chosen}
     if len(sizes) != 1:

@@ -1,12 +1,21 @@
-"""`python -m pav eval CKPT DATA [--split test] [--json OUT] [--side-by-side DIR]`."""
+"""`python -m pav eval CKPT DATA [--split test] [--json OUT] [--side-by-side DIR]`.
+
+Before any frame is rendered: the outputs must be writable, the avatar's head model must be the one the
+collection was tracked with (checksum), and the appearances to evaluate must exist in both. Metrics that
+are not finite (a PSNR of +inf for a pixel-exact render, NaN from a broken model) are written as null with
+the reason under "non_finite", since JSON has no NaN or Infinity.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from ..checkpoint import load_avatar
+from ..cliargs import head_model_spec, output_dir, output_file, positive_int
 from ..data import read_collection
+from ..data.reader import check_head_model
 from ..io import write_json
 from .evaluate import evaluate
 
@@ -15,20 +24,56 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("data", type=Path, help="collection folder")
     p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--json", type=Path, help="write the result here (atomically)")
-    p.add_argument("--side-by-side", type=Path, metavar="DIR", help="write render | ground truth | error PNGs")
+    p.add_argument("--json", type=output_file(), help="write the result here (atomically)")
+    p.add_argument("--side-by-side", type=output_dir, metavar="DIR", help="write render | ground truth | error PNGs")
     p.add_argument("--appearance", action="append", help="evaluate this appearance only; repeatable")
-    p.add_argument("--max-frames", type=int, help="evaluate at most this many frames, evenly spread")
-    p.add_argument("--head-model", help="head-model file if the checkpoint's spec is not 'default'")
+    p.add_argument("--max-frames", type=positive_int, help="evaluate at most this many frames, evenly spread")
+    p.add_argument("--head-model", type=head_model_spec,
+                   help="head-model file if the checkpoint's spec is not 'default'")
     p.add_argument("--weights", type=Path, metavar="DIR",
                    help="folder with the LPIPS/DISTS/FID backbone files, searched instead of $PAV_WEIGHTS and "
                         "before torch's hub cache (see docs/metrics.md)")
 
 
+def check_appearances(avatar, collection, chosen: list[str] | None) -> None:
+    """ValueError naming the missing appearances unless every chosen one (default: at least one of the
+    avatar's) is in both the avatar and the collection."""
+    ours, theirs = avatar.appearance_names, collection.appearance_names
+    if chosen:
+        for where, names in (("the avatar", ours), (f"the collection {collection.root}", theirs)):
+            missing = [n for n in chosen if n not in names]
+            if missing:
+                raise ValueError(f"--appearance {', '.join(missing)}: not in {where} (has {', '.join(names)})")
+    elif not set(ours) & set(theirs):
+        raise ValueError(f"none of the avatar's appearances ({', '.join(ours)}) is in the collection "
+                         f"{collection.root} (has {', '.join(theirs)}): evaluate it on the collection it was "
+                         "trained on")
+
+
+def json_safe(value, path: str = "", notes: dict | None = None):
+    """(copy of `value` with every non-finite float replaced by None, {json path: "nan" | "inf" | "-inf"})."""
+    notes = {} if notes is None else notes
+    if isinstance(value, float) and not math.isfinite(value):
+        notes[path] = str(value)
+        return None, notes
+    if isinstance(value, dict):
+        return {k: json_safe(v, f"{path}.{k}" if path else str(k), notes)[0] for k, v in value.items()}, notes
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, f"{path}[{i}]", notes)[0] for i, v in enumerate(value)], notes
+    return value, notes
+
+
 def run(args: argparse.Namespace) -> int:
     avatar = load_avatar(args.checkpoint, args.head_model)
-    result = evaluate(avatar, read_collection(args.data), args.split, args.appearance, args.side_by_side,
-                      args.max_frames, weights=args.weights)
+    collection = read_collection(args.data)
+    check_head_model(collection, avatar.head)
+    check_appearances(avatar, collection, args.appearance)
+    result = evaluate(avatar, collection, args.split, args.appearance, args.side_by_side, args.max_frames,
+                      weights=args.weights)
+    result, notes = json_safe(result)
+    if notes:
+        result["non_finite"] = {k: f"{v}: not a finite number (inf: the render equals the ground truth "
+                                   "exactly; nan: the model produced NaN), written as null" for k, v in notes.items()}
     if args.json:
         write_json(args.json, result)
     print(json.dumps(result, indent=1))

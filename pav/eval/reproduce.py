@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from ..checkpoint import load_avatar
+from ..cliargs import output_dir, positive_float, positive_int
 from ..config import VARIANTS
 from ..data import read_collection
 from ..io import write_bytes, write_json
@@ -22,12 +23,12 @@ from .evaluate import evaluate
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=Path, help="collection folder")
-    p.add_argument("--out", type=Path, required=True, help="folder for checkpoints, results.json, tables.md")
-    p.add_argument("--minutes", type=float, default=15.0, help="training budget per model (default 15)")
+    p.add_argument("--out", type=output_dir, required=True, help="folder for checkpoints, results.json, tables.md")
+    p.add_argument("--minutes", type=positive_float, default=15.0, help="training budget per model (default 15)")
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
-    p.add_argument("--minutes-b", type=float, help="budget per single-appearance model in (b) (default: --minutes)")
+    p.add_argument("--minutes-b", type=positive_float, help="budget per single-appearance model in (b) (default: --minutes)")
     p.add_argument("--skip-b", action="store_true", help="skip protocol (b)")
-    p.add_argument("--max-frames", type=int, help="evaluate at most this many test frames per model")
+    p.add_argument("--max-frames", type=positive_int, help="evaluate at most this many test frames per model")
     p.add_argument("--weights", type=Path, metavar="DIR",
                    help="folder with the LPIPS/DISTS/FID backbone files (as for eval; see docs/metrics.md)")
 

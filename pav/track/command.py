@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..cliargs import (check_memory, float_range, head_model_spec, int_range, non_negative_int, output_dir,
+                       positive_int)
 from ..config import ModelConfig
 from ..data.collection import Appearance, AppearanceEntry, Frame, HeadModelRef, Manifest
 from ..data.writer import frame_paths, write_frame_files, write_manifest, write_transforms
@@ -37,19 +39,33 @@ OVERLAYS_PER_VIDEO = 6
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", type=Path, help="video files or folders of frames, one per appearance")
-    p.add_argument("--out", type=Path, required=True, help="collection folder to create (absent or empty)")
-    p.add_argument("--head-model", help="'default' (built-in) or a FLAME generic_model.pkl / .npz "
-                   "(default: the --identity's head model, else 'default')")
+    p.add_argument("--out", type=output_dir, required=True, help="collection folder to create (absent or empty)")
+    p.add_argument("--head-model", type=head_model_spec,
+                   help="'default' (built-in) or a FLAME generic_model.pkl / .npz "
+                        "(default: the --identity's head model, else 'default')")
     p.add_argument("--identity", type=Path, metavar="CKPT_OR_DATA",
                    help="track with the identity fixed to an avatar's own shape (its checkpoint or its training "
                         "collection): a driving collection for `render CKPT --drive OUT/NAME`")
-    p.add_argument("--size", type=int, default=512, help="crop size in pixels (default 512)")
-    p.add_argument("--max-frames", type=int, default=120, help="frames kept per video, evenly spread (default 120)")
-    p.add_argument("--test-fraction", type=float, default=0.125, help="last part of each video kept for testing")
+    p.add_argument("--size", type=int_range(32, 4096), default=512,
+                   help="crop size in pixels (default 512; bounded by the memory available)")
+    p.add_argument("--max-frames", type=int_range(1, 100000), default=120,
+                   help="frames kept per video, evenly spread (default 120)")
+    p.add_argument("--test-fraction", type=float_range(0.0, 0.95), default=0.125,
+                   help="last part of each video kept for testing")
     p.add_argument("--subject", default="tracked subject", help="free-text subject name for the manifest")
-    p.add_argument("--steps", type=int, default=FitConfig.steps, help="Adam steps of the full fitting stage")
-    p.add_argument("--photometric-steps", type=int, default=FitConfig.photometric_steps,
+    p.add_argument("--steps", type=positive_int, default=FitConfig.steps, help="Adam steps of the full fitting stage")
+    p.add_argument("--photometric-steps", type=non_negative_int, default=FitConfig.photometric_steps,
                    help="Adam steps of the photometric stage (rasterized colour error; 0 = landmarks only)")
+
+
+BYTES_PER_CROP_PIXEL = 16
+"""Held per kept frame and crop pixel until the collection is written: the uint8 RGB crop (3), the float32
+foreground (4) and face-region (4) masks, and slack for the resize's intermediates."""
+
+
+def memory_estimate(n_videos: int, max_frames: int, size: int) -> int:
+    """Bytes the observations of all videos hold at once (plus ~600 MB of code, models and fitting)."""
+    return 600 * 2 ** 20 + n_videos * max_frames * size * size * BYTES_PER_CROP_PIXEL
 
 
 FRAME_FOLDER_NAMES = ("images", "frames", "rgb")
@@ -135,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--size must be ≥ 32, got {args.size}")
     if not 0 <= args.test_fraction < 1:
         raise ValueError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
+    check_memory(memory_estimate(len(args.inputs), args.max_frames, args.size),
+                 f"tracking {len(args.inputs)} video(s) × {args.max_frames} frames at {args.size}²",
+                 "lower --size or --max-frames")
     for path in args.inputs:
         if not path.exists():
             raise FileNotFoundError(f"input not found: {path}")

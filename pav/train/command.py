@@ -13,6 +13,8 @@ import torch
 from tqdm import tqdm
 
 from ..checkpoint import load_avatar, load_train_state, save_avatar, save_train_state
+from ..cliargs import (float_range, head_model_spec, int_range, output_file, positive_float, positive_int,
+                       seed)
 from ..config import VARIANTS, preset
 from ..data import load_split, read_collection
 from ..eval.evaluate import evaluate
@@ -28,19 +30,20 @@ TRAIN_DEFAULTS = {"preset": "cpu", "variant": "full", "steps": None, "minutes": 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=Path, help="collection folder (see docs/collection-format.md)")
-    p.add_argument("--out", type=Path, required=True, help="checkpoint to write (resumed if it exists)")
+    p.add_argument("--out", type=output_file(), required=True, help="checkpoint to write (resumed if it exists)")
     p.add_argument("--preset", default="cpu", choices=["cpu", "paper"], help="hyper-parameters (default cpu)")
     p.add_argument("--variant", default="full", choices=VARIANTS, help="method variant (default full)")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help="optimisation steps (default: the preset's)")
-    budget.add_argument("--minutes", type=float, help="wall-time budget instead of a step count")
+    budget.add_argument("--steps", type=positive_int, help="optimisation steps (default: the preset's)")
+    budget.add_argument("--minutes", type=positive_float, help="wall-time budget instead of a step count")
     p.add_argument("--appearance", action="append", help="train on this appearance only (protocol b); repeatable")
-    p.add_argument("--head-model", help="head-model file if the collection's spec is not 'default'")
+    p.add_argument("--head-model", type=head_model_spec,
+                   help="head-model file if the collection's spec is not 'default'")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-every-s", type=float, default=120.0,
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--eval-every-s", type=float_range(0.0, 1e7), default=120.0,
                    help="seconds of training between test-PSNR probes (0: never; default 120)")
-    p.add_argument("--eval-frames", type=int, default=6, help="test frames per probe (default 6)")
+    p.add_argument("--eval-frames", type=int_range(1, 10000), default=6, help="test frames per probe (default 6)")
 
 
 def for_avatar(data, collection, names: list[str]):

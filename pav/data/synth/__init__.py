@@ -11,19 +11,34 @@ import shutil
 import time
 from pathlib import Path
 
+from ...cliargs import check_memory, head_model_spec, int_range, output_dir, seed
 from .config import SynthConfig
 
-__all__ = ["SynthConfig", "add_arguments", "run"]
+__all__ = ["SynthConfig", "add_arguments", "memory_estimate", "run"]
+
+MAX_APPEARANCES = 64
+"""More videos than any real collection of one person has (and ~0.5 s per frame each)."""
+
+
+def memory_estimate(config: SynthConfig) -> int:
+    """Bytes the generator holds at its peak (measured: ~560 MB of code, head model and textures at any size;
+    the per-frame parameters and records of all videos; the supersampled render's buffers)."""
+    sub_pixels = (config.size * config.supersample) ** 2
+    return 600 * 2 ** 20 + config.appearances * config.frames * 4096 + sub_pixels * 16
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("out", type=Path, help="collection folder to create")
-    p.add_argument("--appearances", type=int, default=SynthConfig.appearances, help="videos (default %(default)s)")
-    p.add_argument("--frames", type=int, default=SynthConfig.frames, help="frames per video (default %(default)s)")
-    p.add_argument("--size", type=int, default=SynthConfig.size, help="image size in pixels (default %(default)s)")
-    p.add_argument("--seed", type=int, default=SynthConfig.seed, help="random seed (default %(default)s)")
-    p.add_argument("--head-model", default="default", help="'default' or a FLAME generic_model.pkl")
-    p.add_argument("--supersample", type=int, default=SynthConfig.supersample,
+    p.add_argument("out", type=output_dir, help="collection folder to create")
+    p.add_argument("--appearances", type=int_range(1, MAX_APPEARANCES), default=SynthConfig.appearances,
+                   help="videos (default %(default)s)")
+    p.add_argument("--frames", type=int_range(2), default=SynthConfig.frames,
+                   help="frames per video (default %(default)s; bounded by the memory available)")
+    p.add_argument("--size", type=int_range(16, 2048), default=SynthConfig.size,
+                   help="image size in pixels (default %(default)s)")
+    p.add_argument("--seed", type=seed, default=SynthConfig.seed, help="random seed (default %(default)s)")
+    p.add_argument("--head-model", type=head_model_spec, default="default",
+                   help="'default' or a FLAME generic_model.pkl")
+    p.add_argument("--supersample", type=int_range(1, 15), default=SynthConfig.supersample,
                    help="anti-aliasing factor, odd (default %(default)s)")
     p.add_argument("--no-depth", action="store_true", help="do not store depth maps")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it is an existing PAV collection")
@@ -44,6 +59,8 @@ def prepare_output(out: Path, overwrite: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     config = SynthConfig(appearances=args.appearances, frames=args.frames, size=args.size, seed=args.seed,
                          head_model=args.head_model, supersample=args.supersample, depth=not args.no_depth)
+    check_memory(memory_estimate(config), f"synth of {config.appearances} appearances × {config.frames} frames",
+                 "use fewer --frames or --appearances")
     prepare_output(args.out, args.overwrite)
     from .generate import generate
 
