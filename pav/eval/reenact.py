@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..cliargs import float_range, head_model_spec, int_range, output_dir, positive_float
 from ..io import atomic_path, write_json, write_png
 from .metrics import psnr, ssim
 
@@ -28,12 +29,15 @@ CONTACT_ROWS = 6
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("video", type=Path, help="one real video (or a folder of frames) of one person")
-    p.add_argument("--out", type=Path, required=True, help="folder for frames, collection, avatar and results")
-    p.add_argument("--train-fraction", type=float, default=0.7, help="first part of the video used to train (0.7)")
-    p.add_argument("--minutes", type=float, default=15.0, help="training budget (default 15)")
-    p.add_argument("--size", type=int, default=256, help="crop size in pixels (default 256)")
-    p.add_argument("--max-frames", type=int, default=150, help="frames taken from the video, evenly (default 150)")
-    p.add_argument("--head-model", default="default", help="head model for tracking and training")
+    p.add_argument("--out", type=output_dir, required=True, help="folder for frames, collection, avatar and results")
+    p.add_argument("--train-fraction", type=float_range(0.1, 0.9), default=0.7,
+                   help="first part of the video used to train (default 0.7)")
+    p.add_argument("--minutes", type=positive_float, default=15.0, help="training budget (default 15)")
+    p.add_argument("--size", type=int_range(32, 1024), default=256, help="crop size in pixels (default 256)")
+    p.add_argument("--max-frames", type=int_range(6, 10000), default=150,
+                   help="frames taken from the video, evenly (default 150)")
+    p.add_argument("--head-model", type=head_model_spec, default="default",
+                   help="head model for tracking and training")
 
 
 def split_frames(video: Path, out: Path, fraction: float, max_frames: int) -> tuple[int, int]:
@@ -95,10 +99,6 @@ def run(args: argparse.Namespace) -> int:
     from ..data import read_collection
     from ..provenance import for_avatar
 
-    if not 0.1 <= args.train_fraction <= 0.9:
-        raise ValueError(f"--train-fraction {args.train_fraction}: choose 0.1..0.9")
-    if not (args.minutes > 0 and np.isfinite(args.minutes)):
-        raise ValueError(f"--minutes {args.minutes}: must be a positive number")
     if not args.video.exists():
         raise FileNotFoundError(f"video not found: {args.video}")
     out = args.out
