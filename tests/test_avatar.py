@@ -87,8 +87,9 @@ def reference_hashgrid(table, x, config):
 
 def reference_sh(d, bands):
     """Real spherical harmonics from the general formula, float64: for l < bands, m = −l..l,
-    Y_lm = K_lm · P_l^|m|(cos θ) · (√2 cos mφ | 1 | √2 sin |m|φ), K_lm = √((2l+1)/4π · (l−|m|)!/(l+|m|)!),
-    P_l^m without the Condon–Shortley phase (so Y_1 = K·(y, z, x), all positive)."""
+    Y_lm = K_lm · P_l^|m|(cos θ) · (√2 cos mφ | 1 | √2 sin |m|φ) for m > 0 | m = 0 | m < 0,
+    K_lm = √((2l+1)/4π · (l−|m|)!/(l+|m|)!), P_l^m without the Condon–Shortley phase (so Y_1 = K·(y, z, x),
+    all positive). The coefficients are not written out: they come from numpy's Legendre polynomials."""
     x, y, z = d.detach().double().numpy().T
     phi, sin_theta = np.arctan2(y, x), np.hypot(x, y)
     out = []
@@ -134,7 +135,8 @@ def trunc_exp(s):
 
 def reference_field(P, avatar, x01, d_c, e, z):
     """x01 (N, 3), unit d_c (N, 3), per-sample expression e (N, E), Z^x (N, C) or None → σ, rgb, Δσ:
-    (σ_raw, g) = MLP-D([φ(x), e]); Δσ = MLP-O([Z^x, e]); σ = exp(σ_raw + Δσ); rgb = sigmoid(MLP-C([SH(d), g, Z^x]))."""
+    (σ_raw, g) = MLP-D([φ(x), e]); Δσ = MLP-O([Z^x, e]); σ = exp(σ_raw + Δσ) (TruncExp);
+    rgb = sigmoid(MLP-C([SH(d), g, Z^x])) — MLP-C's input columns in that order."""
     h = reference_mlp(P, "field.mlp_d", reference_hashgrid(P["field.encoder.params"], x01, avatar.config.hashgrid), e)
     delta = reference_mlp(P, "field.mlp_o", z, e)[:, 0] if avatar.field.mlp_o is not None else torch.zeros_like(h[:, 0])
     color_in = [reference_sh(d_c, avatar.config.field.sh_degree), h[:, 1:]] + ([z] if z is not None else [])
@@ -148,7 +150,9 @@ def latent_codes(P, avatar, uv, appearance):
         return None
     if "codes.codes" in P:  # no-lnf: one global vector per appearance
         codes = P["codes.codes"]
-        return (appearance.double() @ codes).expand(len(uv), -1) if appearance.is_floating_point() else codes[appearance]
+        if appearance.is_floating_point():
+            return (appearance.double() @ codes).expand(len(uv), -1)
+        return codes[appearance]
     tex = P["codes.textures"]
     if appearance.is_floating_point():
         return sum(w * reference_bilinear(tex[a], uv) for a, w in enumerate(appearance.tolist()))
@@ -361,7 +365,8 @@ def test_blending_renders_the_weighted_texture(toy_head):
 
 def test_render_depth_is_camera_z_of_the_expected_termination(toy_head, monkeypatch):
     """Off-centre pixels, where ray distance t and camera z differ: depth = (Σ w t / Σ w) · cos, with cos the
-    angle between the pixel's ray and the optical axis (from the intrinsics), t from the reference render."""
+    cosine of the angle between the pixel's ray and the optical axis (from the intrinsics), t from the
+    reference render."""
     avatar = make_avatar(toy_head)
     cam = Camera.from_fov(orbit([0, 0, 0], 0.45, 0, 0).float(), 40, 16, 16)
     chosen = record_nearest_faces(monkeypatch)
@@ -379,8 +384,9 @@ def test_render_depth_is_camera_z_of_the_expected_termination(toy_head, monkeypa
     faces = torch.cat([faces[hits.index(p) * K:(hits.index(p) + 1) * K] for p in (i * cam.width + j).tolist()])
     with torch.no_grad():
         _, alpha, t = reference_render_rays(avatar, weights64(avatar), cam.c2w[:3, 3].expand(len(i), 3),
-                                            dirs.float(), iv.near[i, j], iv.far[i, j], torch.zeros(len(i), dtype=torch.long),
-                                            vertices, torch.zeros(1, 2), torch.tensor([0.0, 1.0]), torch.ones(3), [faces])
+                                            dirs.float(), iv.near[i, j], iv.far[i, j],
+                                            torch.zeros(len(i), dtype=torch.long), vertices, torch.zeros(1, 2),
+                                            torch.tensor([0.0, 1.0]), torch.ones(3), [faces])
     assert float(alpha.min()) > 0.5  # every chosen pixel sees the head
     z = t * cos
     assert float((t - z)[1:].abs().min()) > 2e-3  # off centre, t and z differ by far more than the tolerance
