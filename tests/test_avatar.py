@@ -191,9 +191,14 @@ def reference_geometry(avatar, x, d, vertices, face):
     faces, v, v_c = avatar.head.faces, vertices.double(), avatar.canonical_vertices.double()
     # Off the surface the nearest feature is often a vertex or edge shared by several triangles, whose
     # maps differ: any of them is correct, and a last-bit change of x may flip the choice. So use the
-    # renderer's own choice, and check by brute force that it is one of the nearest.
-    dist = _sq_dist_to_faces(x[:, None], v[faces][None]).sqrt()  # (N, F) brute force
-    assert float((dist.gather(1, face[:, None])[:, 0] - dist.min(1).values).max()) <= 1e-6
+    # renderer's own choice, and check by brute force that it is one of the nearest: no triangle is closer
+    # (exact distances to every triangle whose bounding sphere does not already rule it out).
+    tri = v[faces]
+    centre = tri.mean(1)
+    radius = (tri - centre[:, None]).norm(dim=-1).amax(1)
+    chosen = _sq_dist_to_faces(x, tri[face]).sqrt()
+    pair, other = ((torch.cdist(x, centre) - radius) < chosen[:, None] - 1e-6).nonzero(as_tuple=True)
+    assert bool((_sq_dist_to_faces(x[pair], tri[other]).sqrt() >= chosen[pair] - 1e-6).all())
     cp = closest_on_faces(x, v, faces, face)
     cfg = avatar.config
     margin = torch.minimum((cp.distance - cfg.shell_out).abs(), (cp.distance + cfg.shell_in).abs())
