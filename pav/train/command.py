@@ -275,6 +275,9 @@ def _train(args: argparse.Namespace, collection, stop: StopSignals) -> TrainResu
         save(avatar, trainer, args)
         print(f"interrupted ({name}): saved {args.out} at step {trainer.step_count}; run the same command to resume")
         return TrainResult(avatar, trainer, name)
+    except BaseException:
+        bar.close()  # before the error line is printed
+        raise
     print(f"saved {args.out} after {trainer.step_count} steps ({trainer.train_seconds / 60:.1f} min of training)")
     return TrainResult(avatar, trainer, None)
 
