@@ -43,6 +43,25 @@ def data(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def trained(data, tmp_path_factory):
+    """A checkpoint pair after one training step (`tiny` model), for tests to copy."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(command, "preset", tiny_preset)
+    out = tmp_path_factory.mktemp("trained") / "good.pav"
+    try:
+        assert train_cli(data, out, steps=1) == 0
+    finally:
+        mp.undo()
+    return out
+
+
+def copy_pair(src: Path, dst: Path) -> Path:
+    shutil.copy(src, dst)
+    shutil.copy(train_state_path(src), train_state_path(dst))
+    return dst
+
+
 @pytest.fixture
 def tiny(monkeypatch):
     """In-process CLI runs use the small model (as tests/tiny_cli.py does for subprocesses)."""
@@ -119,7 +138,7 @@ def saved_step(out: Path) -> int:
         return 0  # (never happens: the state file is renamed into place whole)
 
 
-def test_kill_9_during_training_then_rerun_continues_from_the_last_checkpoint(data, tmp_path):
+def test_kill_9_during_training_then_rerun_continues_from_the_last_checkpoint(data, tmp_path, tiny, capsys):
     """SIGKILL two checkpoint intervals into a run: the files on disk are a consistent pair at most one
     interval (+ one step and one save) old, and the same command continues from that step to the end."""
     out, interval = tmp_path / "k.pav", 1.0
@@ -134,15 +153,15 @@ def test_kill_9_during_training_then_rerun_continues_from_the_last_checkpoint(da
     step = consistent_step(out)
     age = killed_at - train_state_path(out).stat().st_mtime
     assert step >= 1 and age <= interval + 6.0, (step, age)  # 6 s: one step and one save on a loaded machine
-    total = step + 3
-    code, stdout, err = finish(start(data, out, steps=total))
-    assert code == 0, err[-2000:]
-    assert f"resuming {out} at step {step}" in stdout
+    total = step + 2
+    capsys.readouterr()
+    assert train_cli(data, out, steps=total) == 0  # the same command line, in this process
+    assert f"resuming {out} at step {step}" in capsys.readouterr().out
     assert consistent_step(out) == total and load_avatar(out).info["finished"] is True
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_sigint_and_sigterm_save_and_stop(data, tmp_path, sig, code):
     out = tmp_path / "s.pav"
     proc = start(data, out, "--checkpoint-every-s", "0")
@@ -160,12 +179,10 @@ def test_a_second_run_on_the_same_out_is_refused_and_a_killed_runs_lock_is_taken
     out = tmp_path / "c.pav"
     first = start(data, out, "--checkpoint-every-s", "0")
     wait_until(lambda: saved_step(out) >= 1, first, "a first checkpoint")
-    second = start(data, out, steps=1)
-    code, stdout, err = finish(second)
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1, err
-    assert lines[-1] == (f"error: {out} is being written by another training run (pid {first.pid}); wait for it "
-                         "to finish or choose another --out")
+    capsys.readouterr()
+    assert train_cli(data, out, steps=1) == 2  # the second run, in this process
+    assert one_error_line(capsys) == (f"error: {out} is being written by another training run (pid {first.pid}); "
+                                      "wait for it to finish or choose another --out")
     first.send_signal(signal.SIGKILL)
     finish(first)
     assert lock_path(out).read_text().strip() == str(first.pid)  # left behind by kill -9: stale
@@ -190,14 +207,13 @@ def test_a_lock_file_naming_a_dead_pid_is_stale_and_a_live_one_is_not(tmp_path):
 
 # ---- a full disk --------------------------------------------------------------------------------------
 
-def test_out_of_space_on_a_small_tmpfs_keeps_the_previous_pair(data, tmp_path, tiny, capsys):
+def test_out_of_space_on_a_small_tmpfs_keeps_the_previous_pair(data, trained, tmp_path, tiny, capsys):
     """A tmpfs with room for the pair and half another: the next save fails (ENOSPC) with one line saying
     how much room it needs, the previous pair stays byte for byte, and after making room the same command
     resumes from it."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
-    seed = tmp_path / "seed.pav"
-    assert train_cli(data, seed, steps=1) == 0
+    seed = trained
     need = seed.stat().st_size + train_state_path(seed).stat().st_size
     mnt = tmp_path / "mnt"
     mnt.mkdir()
@@ -206,8 +222,7 @@ def test_out_of_space_on_a_small_tmpfs_keeps_the_previous_pair(data, tmp_path, t
         pytest.skip("cannot mount a tmpfs here")
     try:
         out = mnt / "a.pav"
-        shutil.copy(seed, out)
-        shutil.copy(train_state_path(seed), train_state_path(out))
+        copy_pair(seed, out)
         before = {p.name: sha(p) for p in mnt.iterdir()}
         capsys.readouterr()
         assert train_cli(data, out, "--checkpoint-every-s", "0", steps=3) == 2
@@ -226,10 +241,9 @@ def test_out_of_space_on_a_small_tmpfs_keeps_the_previous_pair(data, tmp_path, t
 
 
 @pytest.mark.parametrize("failing", [0, 1], ids=["while-writing-the-weights", "while-writing-the-state"])
-def test_out_of_space_midway_through_a_save_keeps_the_previous_pair(data, tmp_path, tiny, monkeypatch, capsys,
-                                                                   failing):
-    out = tmp_path / "a.pav"
-    assert train_cli(data, out, steps=1) == 0
+def test_out_of_space_midway_through_a_save_keeps_the_previous_pair(data, trained, tmp_path, tiny, monkeypatch,
+                                                                   capsys, failing):
+    out = copy_pair(trained, tmp_path / "a.pav")
     before = {p.name: sha(p) for p in tmp_path.iterdir()}
     sizes, calls, real_write = [], [], pav.io._write_all
 
@@ -253,17 +267,16 @@ def test_out_of_space_midway_through_a_save_keeps_the_previous_pair(data, tmp_pa
     assert consistent_step(out) == 1
 
 
-def test_a_crash_between_the_two_renames_is_detected_and_resumes_from_the_weights(data, tmp_path, tiny, monkeypatch,
-                                                                                   capsys):
+def test_a_crash_between_the_two_renames_is_detected_and_resumes_from_the_weights(data, trained, tmp_path, tiny,
+                                                                                   monkeypatch, capsys):
     """New weights with the previous state (the one window commit_files cannot close): the resume says so
     and continues from the weights' step with a fresh optimiser, instead of mixing the two."""
-    out = tmp_path / "m.pav"
-    assert train_cli(data, out, steps=2) == 0
+    out = copy_pair(trained, tmp_path / "m.pav")
     old_state = train_state_path(out).read_bytes()
-    assert train_cli(data, out, steps=4) == 0
-    train_state_path(out).write_bytes(old_state)  # weights of step 4, state of step 2
-    weights_4 = load_avatar(out).state_dict()
-    assert "step 2" in check_pair(out, load_train_state(out), 4)
+    assert train_cli(data, out, steps=3) == 0
+    train_state_path(out).write_bytes(old_state)  # weights of step 3, state of step 1
+    weights_3 = load_avatar(out).state_dict()
+    assert "step 1" in check_pair(out, load_train_state(out), 3)
     capsys.readouterr()
     seen = []
     real_step = Trainer.step
@@ -274,21 +287,20 @@ def test_a_crash_between_the_two_renames_is_detected_and_resumes_from_the_weight
         return real_step(self)
 
     monkeypatch.setattr(Trainer, "step", first_step)
-    assert train_cli(data, out, steps=5) == 0
+    assert train_cli(data, out, steps=4) == 0
     text = capsys.readouterr().out
-    assert f"warning: {train_state_path(out)} does not match {out}: it belongs to the weights of step 2" in text
-    assert "continuing from the weights in" in text and "at step 4 with a fresh optimiser state" in text
+    assert f"warning: {train_state_path(out)} does not match {out}: it belongs to the weights of step 1" in text
+    assert "continuing from the weights in" in text and "at step 3 with a fresh optimiser state" in text
     step_count, weights, optimizer_entries = seen[0]
-    assert len(seen) == 1 and step_count == 4 and optimizer_entries == 0
-    for name, value in weights_4.items():
+    assert len(seen) == 1 and step_count == 3 and optimizer_entries == 0
+    for name, value in weights_3.items():
         if not name.startswith("head.") and name != "occupancy":  # the trainer re-derives the occupancy
             assert torch.equal(weights[name], value), name
-    assert consistent_step(out) == 5
+    assert consistent_step(out) == 4
 
 
-def test_diverged_weights_are_never_saved_over_a_good_checkpoint(data, tmp_path, tiny, monkeypatch, capsys):
-    out = tmp_path / "n.pav"
-    assert train_cli(data, out, steps=1) == 0
+def test_diverged_weights_are_never_saved_over_a_good_checkpoint(data, trained, tmp_path, tiny, monkeypatch, capsys):
+    out = copy_pair(trained, tmp_path / "n.pav")
     before = {p.name: sha(p) for p in tmp_path.iterdir()}
     real_step = Trainer.step
 
@@ -310,10 +322,9 @@ def test_diverged_weights_are_never_saved_over_a_good_checkpoint(data, tmp_path,
 
 # ---- an existing avatar, unreadable states --------------------------------------------------------------
 
-def test_an_avatar_without_training_state_is_not_overwritten(data, tmp_path, tiny, monkeypatch, capsys):
+def test_an_avatar_without_training_state_is_not_overwritten(data, trained, tmp_path, tiny, monkeypatch, capsys):
     out = tmp_path / "done.pav"
-    assert train_cli(data, out, steps=2) == 0
-    train_state_path(out).unlink()  # as a finished avatar copied from elsewhere (the demo's has no state)
+    shutil.copy(trained, out)  # as a finished avatar copied from elsewhere (the demo's has no state)
     finished = sha(out)
     capsys.readouterr()
     assert train_cli(data, out, steps=3) == 2
@@ -337,7 +348,7 @@ def test_an_avatar_without_training_state_is_not_overwritten(data, tmp_path, tin
     for name, value in start_weights.items():
         if not name.startswith("head.") and name != "occupancy":
             assert torch.equal(seen[0][1][name], value), name
-    assert load_avatar(out).info["initial_weights"] == {"file": str(out), "steps": 2}
+    assert load_avatar(out).info["initial_weights"] == {"file": str(out), "steps": 1}
     assert consistent_step(out) == 1
     # --force starts over from a new initialisation
     seen.clear()
@@ -347,9 +358,8 @@ def test_an_avatar_without_training_state_is_not_overwritten(data, tmp_path, tin
 
 
 @pytest.mark.parametrize("content", ["corrupt", "malicious"])
-def test_an_unreadable_state_gives_one_safe_line(data, tmp_path, tiny, capsys, content):
-    out = tmp_path / "u.pav"
-    assert train_cli(data, out, steps=1) == 0
+def test_an_unreadable_state_gives_one_safe_line(data, trained, tmp_path, tiny, capsys, content):
+    out = copy_pair(trained, tmp_path / "u.pav")
     state = train_state_path(out)
     if content == "corrupt":
         state.write_bytes(state.read_bytes()[:500])
@@ -384,20 +394,6 @@ def test_a_pickled_npz_head_model_gives_one_safe_line(tmp_path):
 
 # ---- damaged checkpoints: wrong shape, NaN/Inf --------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def checkpoint(data, tmp_path_factory):
-    import pytest as _pytest
-
-    mp = _pytest.MonkeyPatch()
-    mp.setattr(command, "preset", tiny_preset)
-    out = tmp_path_factory.mktemp("ckpt") / "good.pav"
-    try:
-        assert train_cli(data, out, steps=1) == 0
-    finally:
-        mp.undo()
-    return out
-
-
 def rewrite(src: Path, dst: Path, edit) -> None:
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
@@ -410,7 +406,8 @@ def rewrite(src: Path, dst: Path, edit) -> None:
 
 
 @pytest.mark.parametrize("damage", ["shape", "nan", "inf"])
-def test_a_damaged_checkpoint_is_refused_naming_file_and_tensor(data, checkpoint, tmp_path, capsys, damage):
+def test_a_damaged_checkpoint_is_refused_naming_file_and_tensor(data, trained, tmp_path, capsys, damage):
+    checkpoint = trained
     bad = tmp_path / "bad.pav"
     if damage == "shape":
         rewrite(checkpoint, bad, lambda t: t.update(canonical_vertices=t["canonical_vertices"][:-1].clone()))
@@ -452,18 +449,28 @@ def test_reproduce_reuses_only_a_finished_model_with_the_same_settings(data, tmp
     assert runs == [(0.01, "full", None, False)] and read_metadata(out)["info"]["budget"]["minutes"] == 0.01
     reproduce.train_or_reuse(data, collection, out, 0.01)
     assert len(runs) == 1  # reused
+    assert reproduce.reuse_mismatch(out, data, collection, 0.01, "full", None) is None
+
+    class Trained(Exception):
+        pass
+
+    def fake_train(args, collection):
+        runs.append((args.minutes, args.variant, args.appearance, args.force))
+        raise Trained
+
+    monkeypatch.setattr(reproduce, "train", fake_train)
     name = collection.appearance_names[0]
-    for minutes, variant, appearance in [(0.02, "full", None), (0.02, "no-lnf", None), (0.02, "no-lnf", [name])]:
-        reproduce.train_or_reuse(data, collection, out, minutes, variant, appearance)
-        assert runs[-1] == (minutes, variant, appearance, True)  # retrained from scratch
-        meta = read_metadata(out)
-        assert meta["info"]["budget"]["minutes"] == minutes and meta["model_config"]["variant"] == variant
-        assert meta["appearances"] == (appearance or collection.appearance_names)
-    assert len(runs) == 4
     moved = tmp_path / "copy"
     shutil.copytree(data, moved)
-    reproduce.train_or_reuse(moved, read_collection(moved), out, 0.02, "no-lnf", [name])
-    assert len(runs) == 5 and runs[-1][3] is True  # another collection
+    for minutes, variant, appearance, where, differs in [
+            (0.02, "full", None, data, "it has budget {'minutes': 0.01}, not {'minutes': 0.02}"),
+            (0.01, "no-lnf", None, data, "it has model config {'variant': 'full'}, not {'variant': 'no-lnf'}"),
+            (0.01, "full", [name], data, f"it has appearances {collection.appearance_names}, not ['{name}']"),
+            (0.01, "full", None, moved, f"it has collection {data.resolve()}, not {moved.resolve()}")]:
+        assert reproduce.reuse_mismatch(out, where, collection, minutes, variant, appearance).startswith(differs)
+        with pytest.raises(Trained):
+            reproduce.train_or_reuse(where, collection, out, minutes, variant, appearance)
+        assert runs[-1] == (minutes, variant, appearance, True)  # retrained from scratch, never reused
 
 
 def test_reproduce_stops_on_sigterm_and_its_rerun_resumes(data, tmp_path, tiny, monkeypatch):

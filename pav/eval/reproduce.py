@@ -57,8 +57,12 @@ def reuse_mismatch(out: Path, data: Path, collection, minutes: float, variant: s
     found = {"model config": meta["model_config"], "budget": info.get("budget"), "appearances": meta["appearances"],
              "collection": str(Path(info.get("collection", "?")).resolve())}
     for key, value in wanted.items():
-        if found[key] != value:
-            return f"its {key} is {found[key]}, not {value}"
+        have = found[key]
+        if have != value:
+            if isinstance(have, dict) and isinstance(value, dict):  # name only the fields that differ
+                keys = [k for k in {**have, **value} if have.get(k) != value.get(k)]
+                have, value = {k: have.get(k) for k in keys}, {k: value.get(k) for k in keys}
+            return f"it has {key} {have}, not {value}"
     return None
 
 

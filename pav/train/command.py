@@ -113,6 +113,7 @@ def plan_start(args) -> Start:
 
 def build(args, collection):
     """(avatar, trainer) for the arguments, new or resumed as `plan_start` decides."""
+    start = plan_start(args)  # first: a refusal costs no data loading
     head = load_head_model(args.head_model or collection.manifest.head_model.spec)
     if head.checksum() != collection.manifest.head_model.checksum:
         raise ValueError(f"{args.data}: the collection was tracked with head model "
@@ -127,7 +128,6 @@ def build(args, collection):
         train_cfg.minutes, train_cfg.steps = args.minutes, 10 ** 9
     if getattr(args, "checkpoint_every_s", None) is not None:
         train_cfg.checkpoint_every_s = args.checkpoint_every_s
-    start = plan_start(args)
     if start.note:
         print(start.note)
     history = []
