@@ -20,11 +20,11 @@ from tqdm import tqdm
 
 from ..checkpoint import (UnreadableState, check_pair, load_avatar, load_train_state, read_metadata,
                           save_checkpoint, train_state_path)
-from ..io import NoSpaceError
 from ..config import VARIANTS, preset
 from ..data import load_split, read_collection
 from ..eval.evaluate import evaluate
 from ..head import load_head_model
+from ..io import NoSpaceError
 from ..nerf.avatar import Avatar
 from .lock import OutputLock
 from .trainer import Trainer
@@ -86,6 +86,8 @@ def plan_start(args) -> Start:
     out, state_file = args.out, train_state_path(args.out)
     choices = (f"pass --resume-weights to train on from the weights in {out} (with a fresh optimiser) or "
                "--force to start over, overwriting it")
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder: give the checkpoint's file name, e.g. {out / 'avatar.pav'}")
     if getattr(args, "force", False):
         return Start("new", None, None)
     if getattr(args, "resume_weights", False):
