@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 class LockedError(ValueError):
-    """Another live process holds the lock (a one-line message naming the file and the pid)."""
+    """Another live process holds the lock, or the lock file cannot be made (a one-line message)."""
 
 
 def lock_path(out: str | Path) -> Path:
@@ -51,7 +51,10 @@ class OutputLock:
     def __enter__(self) -> "OutputLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(10):  # retried only when the file was replaced under us
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise LockedError(f"cannot create the lock file {self.path}: {exc.strerror}") from None
             try:
                 held = self._lock(fd)
                 if held is not None:
