@@ -205,6 +205,20 @@ def test_a_lock_file_naming_a_dead_pid_is_stale_and_a_live_one_is_not(tmp_path):
     assert not lock_path(out).exists()
 
 
+def test_an_output_on_a_read_only_file_system_is_one_line(data, tmp_path, capsys):
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(ro)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        assert train_cli(data, ro / "a.pav", steps=1) == 2
+        assert one_error_line(capsys) == f"error: cannot create the lock file {ro / 'a.pav.lock'}: Read-only file system"
+    finally:
+        subprocess.run(["umount", str(ro)])
+
+
 # ---- a full disk --------------------------------------------------------------------------------------
 
 def test_out_of_space_on_a_small_tmpfs_keeps_the_previous_pair(data, trained, tmp_path, tiny, capsys):
@@ -318,6 +332,19 @@ def test_diverged_weights_are_never_saved_over_a_good_checkpoint(data, trained, 
     assert f"training diverged at step 2: tensor 'field.{name}' holds 3 NaN/Inf values; {out} was not overwritten" \
         in line
     assert {p.name: sha(p) for p in tmp_path.iterdir()} == before
+
+
+def test_a_resumed_minutes_budget_counts_the_time_already_trained(data, trained, tmp_path, tiny, capsys):
+    """A run interrupted after 600 s of training, resumed with --minutes 0.05 (3 s): nothing is left of
+    the budget, so it saves at once as finished instead of training another 3 s."""
+    out = copy_pair(trained, tmp_path / "t.pav")
+    state = torch.load(train_state_path(out), weights_only=True)
+    state["train_seconds"] = 600.0
+    torch.save(state, train_state_path(out))  # the weights' checksum inside still matches
+    assert cli.main(["train", str(data), "--out", str(out), "--minutes", "0.05", "--eval-every-s", "0"]) == 0
+    assert f"resuming {out} at step 1" in capsys.readouterr().out
+    info = read_metadata(out)["info"]
+    assert consistent_step(out) == 1 and info["finished"] is True and info["budget"] == {"steps": None, "minutes": 0.05}
 
 
 # ---- an existing avatar, unreadable states --------------------------------------------------------------
