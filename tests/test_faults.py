@@ -161,7 +161,8 @@ def test_kill_9_during_training_then_rerun_continues_from_the_last_checkpoint(da
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig, code", [pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow),  # as test_train's
+                                       (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_sigint_and_sigterm_save_and_stop(data, tmp_path, sig, code):
     out = tmp_path / "s.pav"
     proc = start(data, out, "--checkpoint-every-s", "0")
@@ -214,13 +215,15 @@ def test_an_output_on_a_read_only_file_system_is_one_line(data, tmp_path, capsys
         pytest.skip("cannot mount a tmpfs here")
     try:
         assert train_cli(data, ro / "a.pav", steps=1) == 2
-        assert one_error_line(capsys) == f"error: cannot create the lock file {ro / 'a.pav.lock'}: Read-only file system"
+        expected = f"error: cannot create the lock file {ro / 'a.pav.lock'}: Read-only file system"
+        assert one_error_line(capsys) == expected
     finally:
         subprocess.run(["umount", str(ro)])
 
 
 # ---- a full disk --------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # the fault-injected test below covers the same code in a third of the time
 def test_out_of_space_on_a_small_tmpfs_keeps_the_previous_pair(data, trained, tmp_path, tiny, capsys):
     """A tmpfs with room for the pair and half another: the next save fails (ENOSPC) with one line saying
     how much room it needs, the previous pair stays byte for byte, and after making room the same command
