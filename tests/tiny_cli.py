@@ -17,7 +17,8 @@ def tiny_preset(name: str, variant: str = "full"):
     """The named preset's training config with a small batch, and tests/test_avatar.py's small model."""
     _, train = real_preset(name, variant)
     grid = HashGridConfig(n_levels=4, log2_hashmap_size=10, finest_resolution=64)
-    model = ModelConfig(variant=variant, hashgrid=grid, texture_resolution=16, texture_channels=4, samples_per_ray=8, occupancy_resolution=8)
+    model = ModelConfig(variant=variant, hashgrid=grid, texture_resolution=16, texture_channels=4, samples_per_ray=8,
+                        occupancy_resolution=8)
     train.rays_per_step, train.frames_per_step, train.occupancy_every, train.occupancy_warmup = 64, 2, 4, 6
     return model, train
 
