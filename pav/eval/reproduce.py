@@ -5,19 +5,22 @@ appearances, evaluated on the held-out test frames (unseen poses and expressions
 Protocol (b) — Table 3: one separate model per appearance vs the unified `full` model from (a): training
 time, parameter count, model size on disk, and metrics per appearance.
 Every model is trained for the same wall-time budget (`--minutes` per model). Checkpoints, a results
-JSON and tables.md go to DIR; reruns reuse finished checkpoints (delete them to retrain).
+JSON and tables.md go to DIR. Reruns reuse a checkpoint only if it finished training with the same model
+config, budget, appearances and collection; one interrupted under the same settings is resumed, and any
+other is retrained. Ctrl-C or SIGTERM saves the model in training and stops (rerun to continue).
 """
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from ..checkpoint import load_avatar
+from ..checkpoint import load_avatar, read_metadata, train_state_path
 from ..cliargs import output_dir, positive_float, positive_int
-from ..config import VARIANTS
+from ..config import VARIANTS, preset, to_dict
 from ..data import read_collection
 from ..io import write_bytes, write_json
-from ..train.command import TRAIN_DEFAULTS, train
+from ..train.command import EXIT_CODES, TRAIN_DEFAULTS, train
 from .evaluate import evaluate
 
 
@@ -33,13 +36,58 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder with the LPIPS/DISTS/FID backbone files (as for eval; see docs/metrics.md)")
 
 
+class Stopped(Exception):
+    """Training was stopped by a signal (the model is saved); `code` is the exit code."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+def reuse_mismatch(out: Path, data: Path, collection, minutes: float, variant: str,
+                   appearance: list[str] | None) -> str | None:
+    """None if the checkpoint at `out` was trained with exactly these settings (config, budget, appearances,
+    collection), else the first difference. Readable only: a damaged file is a difference too."""
+    try:
+        meta = read_metadata(out)
+    except (ValueError, FileNotFoundError) as exc:
+        return str(exc)
+    info = meta["info"]
+    wanted = {"model config": json.loads(json.dumps(to_dict(preset(TRAIN_DEFAULTS["preset"], variant)[0]))),
+              "budget": {"steps": None, "minutes": minutes},
+              "appearances": appearance or collection.appearance_names,
+              "collection": str(Path(data).resolve())}
+    found = {"model config": meta["model_config"], "budget": info.get("budget"), "appearances": meta["appearances"],
+             "collection": str(Path(info.get("collection", "?")).resolve())}
+    for key, value in wanted.items():
+        have = found[key]
+        if have != value:
+            if isinstance(have, dict) and isinstance(value, dict):  # name only the fields that differ
+                keys = [k for k in {**have, **value} if have.get(k) != value.get(k)]
+                have, value = {k: have.get(k) for k in keys}, {k: value.get(k) for k in keys}
+            return f"it has {key} {have}, not {value}"
+    return None
+
+
 def train_or_reuse(data: Path, collection, out: Path, minutes: float, variant: str = "full",
                    appearance: list[str] | None = None):
-    if not out.exists():
-        args = argparse.Namespace(**(TRAIN_DEFAULTS | {"data": data, "out": out, "minutes": minutes,
-                                                       "variant": variant, "appearance": appearance,
-                                                       "eval_every_s": 0.0}))
-        train(args, collection)
+    """The avatar at `out` if it finished training with these settings; else train it (resuming an
+    interrupted run with the same settings, starting over otherwise). Raises Stopped on Ctrl-C/SIGTERM."""
+    force = False
+    if out.exists():
+        why = reuse_mismatch(out, data, collection, minutes, variant, appearance)
+        if why is None and read_metadata(out)["info"].get("finished"):
+            print(f"reusing {out}")
+            return load_avatar(out)
+        if why is not None:
+            print(f"retraining {out}: {why}")
+        force = why is not None or not train_state_path(out).exists()
+    args = argparse.Namespace(**(TRAIN_DEFAULTS | {"data": data, "out": out, "minutes": minutes,
+                                                   "variant": variant, "appearance": appearance,
+                                                   "eval_every_s": 0.0, "force": force}))
+    result = train(args, collection)
+    if result.interrupted:
+        raise Stopped(EXIT_CODES[result.interrupted])
     return load_avatar(out)
 
 
@@ -49,6 +97,13 @@ def model_facts(avatar, path: Path) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except Stopped as stop:
+        return stop.code
+
+
+def _run(args: argparse.Namespace) -> int:
     collection = read_collection(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict = {"minutes_per_model": args.minutes, "minutes_per_model_b": args.minutes_b or args.minutes,
