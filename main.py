@@ -38,12 +38,14 @@ def training_scene(data: Path, out: Path | None):
 
     from pav.data import read_collection
     from pav.train import command
+    from pav.train.lock import OutputLock
     from viewer.scenes import avatar_scene
     from viewer.training import TrainingSession
 
     out = out or Path("runs") / f"{data.resolve().name}.pav"
     print(f"training on {data} into {out} (resumes if it exists; saved when the window closes)")
     args = argparse.Namespace(**(command.TRAIN_DEFAULTS | {"data": data, "out": out, "eval_every_s": 0}))
+    OutputLock(out).__enter__()  # one writer per checkpoint, as `train`; released when the app exits
     avatar, trainer = command.build(args, read_collection(data))
     lock = threading.Lock()
     session = TrainingSession(trainer, lambda: command.save(avatar, trainer, args), lock)
