@@ -29,6 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=output_dir, required=True, help="folder for checkpoints, results.json, tables.md")
     p.add_argument("--minutes", type=positive_float, default=15.0, help="training budget per model (default 15)")
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--steps", type=positive_int,
+                   help="a step budget per model instead of --minutes (comparable across machines and loads)")
+    p.add_argument("--steps-b", type=positive_int, help="step budget per single-appearance model in (b) "
+                   "(default: --steps)")
     p.add_argument("--minutes-b", type=positive_float, help="budget per single-appearance model in (b) (default: --minutes)")
     p.add_argument("--skip-b", action="store_true", help="skip protocol (b)")
     p.add_argument("--max-frames", type=positive_int, help="evaluate at most this many test frames per model")
@@ -44,8 +48,8 @@ class Stopped(Exception):
         self.code = code
 
 
-def reuse_mismatch(out: Path, data: Path, collection, minutes: float, variant: str,
-                   appearance: list[str] | None) -> str | None:
+def reuse_mismatch(out: Path, data: Path, collection, minutes: float | None, variant: str,
+                   appearance: list[str] | None, steps: int | None = None) -> str | None:
     """None if the checkpoint at `out` was trained with exactly these settings (config, budget, appearances,
     collection), else the first difference. Readable only: a damaged file is a difference too."""
     try:
@@ -54,7 +58,7 @@ def reuse_mismatch(out: Path, data: Path, collection, minutes: float, variant: s
         return str(exc)
     info = meta["info"]
     wanted = {"model config": json.loads(json.dumps(to_dict(preset(TRAIN_DEFAULTS["preset"], variant)[0]))),
-              "budget": {"steps": None, "minutes": minutes},
+              "budget": {"steps": steps, "minutes": None if steps else minutes},
               "appearances": appearance or collection.appearance_names,
               "collection": str(Path(data).resolve())}
     found = {"model config": meta["model_config"], "budget": info.get("budget"), "appearances": meta["appearances"],
@@ -69,20 +73,21 @@ def reuse_mismatch(out: Path, data: Path, collection, minutes: float, variant: s
     return None
 
 
-def train_or_reuse(data: Path, collection, out: Path, minutes: float, variant: str = "full",
-                   appearance: list[str] | None = None):
+def train_or_reuse(data: Path, collection, out: Path, minutes: float | None, variant: str = "full",
+                   appearance: list[str] | None = None, steps: int | None = None):
     """The avatar at `out` if it finished training with these settings; else train it (resuming an
     interrupted run with the same settings, starting over otherwise). Raises Stopped on Ctrl-C/SIGTERM."""
     force = False
     if out.exists():
-        why = reuse_mismatch(out, data, collection, minutes, variant, appearance)
+        why = reuse_mismatch(out, data, collection, minutes, variant, appearance, steps)
         if why is None and read_metadata(out)["info"].get("finished"):
             print(f"reusing {out}")
             return load_avatar(out)
         if why is not None:
             print(f"retraining {out}: {why}")
         force = why is not None or not train_state_path(out).exists()
-    args = argparse.Namespace(**(TRAIN_DEFAULTS | {"data": data, "out": out, "minutes": minutes,
+    args = argparse.Namespace(**(TRAIN_DEFAULTS | {"data": data, "out": out, "steps": steps,
+                                                   "minutes": None if steps else minutes,
                                                    "variant": variant, "appearance": appearance,
                                                    "eval_every_s": 0.0, "force": force}))
     result = train(args, collection)
@@ -106,11 +111,14 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     collection = read_collection(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
-    results: dict = {"minutes_per_model": args.minutes, "minutes_per_model_b": args.minutes_b or args.minutes,
+    steps_b = args.steps_b or args.steps
+    results: dict = {"minutes_per_model": None if args.steps else args.minutes,
+                     "minutes_per_model_b": None if steps_b else args.minutes_b or args.minutes,
+                     "steps_per_model": args.steps, "steps_per_model_b": steps_b,
                      "protocol_a": {}, "protocol_b": {}}
     for variant in args.variants:
         path = args.out / f"a_{variant}.pav"
-        avatar = train_or_reuse(args.data, collection, path, args.minutes, variant)
+        avatar = train_or_reuse(args.data, collection, path, args.minutes, variant, steps=args.steps)
         metrics = evaluate(avatar, collection, "test", max_frames=args.max_frames, weights=args.weights)
         results["protocol_a"][variant] = metrics | model_facts(avatar, path) | {"history": avatar.info.get("history")}
         write_json(args.out / "results.json", results)
@@ -118,7 +126,8 @@ def _run(args: argparse.Namespace) -> int:
         unified = results["protocol_a"]["full"]
         for name in collection.appearance_names:
             path = args.out / f"b_{name}.pav"
-            avatar = train_or_reuse(args.data, collection, path, args.minutes_b or args.minutes, "full", [name])
+            avatar = train_or_reuse(args.data, collection, path, args.minutes_b or args.minutes, "full", [name],
+                                    steps=steps_b)
             metrics = evaluate(avatar, collection, "test", [name], max_frames=args.max_frames,
                                weights=args.weights)
             results["protocol_b"][name] = {"separate": metrics | model_facts(avatar, path),
@@ -134,8 +143,12 @@ def render_tables(results: dict) -> str:
     def fmt(x, digits=2):
         return "n/a" if x is None else f"{x:.{digits}f}"
 
-    lines = [f"Training budget: {results['minutes_per_model']} min per model in (a), "
-             f"{results['minutes_per_model_b']} min per single-appearance model in (b), on 2 CPU cores.", "",
+    def budget(minutes, steps):
+        return f"{steps} steps" if steps else f"{minutes} min"
+
+    lines = [f"Training budget: {budget(results['minutes_per_model'], results.get('steps_per_model'))} per model "
+             f"in (a), {budget(results['minutes_per_model_b'], results.get('steps_per_model_b'))} per "
+             "single-appearance model in (b), on 2 CPU cores.", "",
              "**Table 1 — protocol (a): unified model, held-out test frames**", "",
              "| variant | PSNR ↑ | SSIM ↑ | LPIPS ↓ | DISTS ↓ | FID ↓ | steps | parameters |",
              "|---|---|---|---|---|---|---|---|"]
