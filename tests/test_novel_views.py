@@ -24,8 +24,17 @@ from pav.head import load_head_model
 from pav.nerf.avatar import Avatar
 from test_avatar import small_config
 
-TINY = SynthConfig(appearances=2, frames=6, size=32, seed=3, supersample=1, texture_size=128, novel_view_frames=1)
-VIEWS = [(0.0, 0.0), (15.0, 0.0), (30.0, 0.0), (45.0, 0.0), (60.0, 0.0), (0.0, -15.0), (0.0, 15.0)]
+TINY = SynthConfig(appearances=2, frames=6, size=32, seed=3, supersample=1, texture_size=128, novel_view_frames=1,
+                   novel_yaws=(0.0, 30.0), novel_pitches=(-15.0, 15.0))
+VIEWS = [(0.0, 0.0), (30.0, 0.0), (0.0, -15.0), (0.0, 15.0)]
+
+
+def test_default_views():
+    from pav.data.synth.novelviews import view_angles
+
+    config = SynthConfig()
+    assert view_angles(config.novel_yaws, config.novel_pitches) == [
+        (0.0, 0.0), (15.0, 0.0), (30.0, 0.0), (45.0, 0.0), (60.0, 0.0), (0.0, -15.0), (0.0, 15.0)]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +78,7 @@ def test_the_views_and_the_yaw_0_view_equals_its_test_frame(data):
         for key in ("expression", "pose", "translation"):
             assert np.array_equal(getattr(front, key), getattr(test, key))
         assert torch.equal(app.image(front), app.image(test)) and torch.equal(app.mask(front), app.mask(test))
-        assert not torch.equal(app.image(views[3]), app.image(test))  # 45° shows something else
+        assert not torch.equal(app.image(views[1]), app.image(test))  # 30° shows something else
 
 
 def ry(degrees):
@@ -138,7 +147,7 @@ BAD = [
      r"view\.test_frame 0 is not the frame_index of a test frame"),
     ("a view on a test frame", lambda fr, v: fr[5].update(view=fr[v[0]]["view"]),
      r"frames\[5\]\.view is only allowed on novel frames"),
-    ("a camera that is not a rotation", lambda fr, v: fr[v[3]]["transform_matrix"][0].__setitem__(0, 2.0),
+    ("a camera that is not a rotation", lambda fr, v: fr[v[1]]["transform_matrix"][0].__setitem__(0, 2.0),
      r"transform_matrix rotation part is not a rotation"),
 ]
 
@@ -166,17 +175,26 @@ def _render(avatar, app, f):
                              background=app.background()).rgb.clamp(0, 1)
 
 
-def test_eval_novel_reports_per_angle_numbers_equal_to_a_hand_aggregation(tmp_path, data, checkpoint, capsys):
+@pytest.fixture(scope="module")
+def hand_renders(data, checkpoint):
+    """{(appearance, frame_index): (rendered, ground truth)} of every view frame, float64 (H, W, 3)."""
+    collection, avatar = read_collection(data), load_avatar(checkpoint)
+    return {(app.name, f.index): (_render(avatar, app, f).double().numpy(), app.image(f).double().numpy())
+            for app in collection.appearances for f in views_of(app)}
+
+
+def test_eval_novel_reports_per_angle_numbers_equal_to_a_hand_aggregation(tmp_path, data, checkpoint, hand_renders,
+                                                                          capsys):
     out, sheet = tmp_path / "novel.json", tmp_path / "sheet.png"
     assert main(["eval", str(checkpoint), str(data), "--split", "novel", "--json", str(out),
                  "--contact-sheet", str(sheet)]) == 0
-    assert "| 45° | 0° | 2 |" in capsys.readouterr().out  # the per-angle table
+    assert "| 30° | 0° | 2 |" in capsys.readouterr().out  # the per-angle table
     result = json.loads(out.read_text())
-    collection, avatar = read_collection(data), load_avatar(checkpoint)
+    collection = read_collection(data)
     hand: dict = {}
     for app in collection.appearances:  # independent path: frame by frame, PSNR by hand, SSIM by scikit-image
         for f in views_of(app):
-            pred, gt = _render(avatar, app, f).double().numpy(), app.image(f).double().numpy()
+            pred, gt = hand_renders[(app.name, f.index)]
             psnr = -10 * math.log10(((pred - gt) ** 2).mean())
             ssim = structural_similarity(pred, gt, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
                                          data_range=1.0, channel_axis=-1)
@@ -191,24 +209,24 @@ def test_eval_novel_reports_per_angle_numbers_equal_to_a_hand_aggregation(tmp_pa
         for name, scores in per_app.items():
             assert row["per_appearance"][name]["psnr"] == pytest.approx(np.mean([s[0] for s in scores]), rel=1e-5)
     every = [s for per_app in hand.values() for scores in per_app.values() for s in scores]
-    assert result["frames"] == len(every) == 14
+    assert result["frames"] == len(every) == 2 * len(VIEWS)
     assert result["psnr"] == pytest.approx(np.mean([s[0] for s in every]), rel=1e-5)
     for name in collection.appearance_names:
         mine = [s[0] for per_app in hand.values() for s in per_app[name]]
         assert result["per_appearance"][name]["psnr"] == pytest.approx(np.mean(mine), rel=1e-5)
-        assert result["per_appearance"][name]["frames"] == 7
+        assert result["per_appearance"][name]["frames"] == len(VIEWS)
     spread = [row["psnr"] for row in result["per_view"]]
     assert max(spread) - min(spread) > 0.1  # the views really differ
     assert result["contact_sheet"] == str(sheet)
-    assert Image.open(sheet).size == (2 * 3 * 32, 7 * 32)
+    assert Image.open(sheet).size == (2 * 3 * 32, len(VIEWS) * 32)
     tables = render_tables({"minutes_per_model": 1, "minutes_per_model_b": 1, "protocol_a": {}, "protocol_b": {},
                             "novel_views": {"full": result}})
     assert "**Novel views — `full`" in tables
-    v45 = result["per_view"][3]
-    assert f"| 45° | 0° | 2 | {v45['psnr']:.2f} | {v45['ssim']:.4f} | n/a |" in tables
+    v30 = result["per_view"][1]
+    assert f"| 30° | 0° | 2 | {v30['psnr']:.2f} | {v30['ssim']:.4f} | n/a |" in tables
 
 
-def test_contact_sheet_layout(data, checkpoint):
+def test_contact_sheet_layout(data, checkpoint, hand_renders):
     """Rows = views in order, per appearance the columns rendered | ground truth | error (L1 × 4 heat map)."""
     collection, avatar = read_collection(data), load_avatar(checkpoint)
     sheet = contact_sheet(avatar, collection)
@@ -218,7 +236,7 @@ def test_contact_sheet_layout(data, checkpoint):
         by_view = {(f.view.yaw, f.view.pitch): f for f in views_of(app)}
         for r, view in enumerate(VIEWS):
             cell = lambda c: sheet[r * H:(r + 1) * H, (3 * a + c) * W:(3 * a + c + 1) * W]  # noqa: E731
-            pred, gt = _render(avatar, app, by_view[view]).numpy(), app.image(by_view[view]).numpy()
+            pred, gt = hand_renders[(app.name, by_view[view].index)]
             np.testing.assert_allclose(cell(0), pred, rtol=0, atol=1e-6)
             np.testing.assert_array_equal(cell(1), gt)
             e = np.clip(np.abs(pred - gt).mean(-1) * 4, 0, 1)
