@@ -125,7 +125,8 @@ def novel_table(result: dict) -> list[str]:
         return "n/a" if x is None else f"{x:.{digits}f}"
 
     names = list(result["per_appearance"])
-    lines = ["| yaw | pitch | frames | PSNR ↑ | SSIM ↑ | LPIPS ↓ | " + " | ".join(f"PSNR {n}" for n in names) + " |",
+    header = "| yaw | pitch | frames | PSNR ↑ | SSIM ↑ | LPIPS ↓ | " + " | ".join(f"PSNR {n}" for n in names)
+    lines = [header + " |",
              "|---|---|---|---|---|---|" + "---|" * len(names)]
     for v in result["per_view"]:
         apps = [fmt(v["per_appearance"][n]["psnr"]) if n in v["per_appearance"] else "n/a" for n in names]

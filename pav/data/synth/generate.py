@@ -40,6 +40,11 @@ from .trajectory import talking_head
 from .uvbake import bake_uv
 
 
+NOVEL_FOLDER = "novel_views"
+"""Novel-view files go under APPEARANCE/novel_views/{images,masks,face_masks,depth}/, so images/ holds only the
+video's own frames (what `track` reads)."""
+
+
 class SynthResult(NamedTuple):
     root: Path
     """The collection folder."""
@@ -135,7 +140,8 @@ def _generate(config: SynthConfig, out: Path, progress: bool) -> SynthResult:
     entries = [AppearanceEntry(look.name, f"app{a}") for a, look in enumerate(looks)]
     views = view_angles(config.novel_yaws, config.novel_pitches)
     picked = pick_test_frames(list(range(F - n_test, F)), config.novel_view_frames) if views else []
-    bar = tqdm(total=config.appearances * (F + len(picked) * len(views)), desc="synth", unit="frame", file=sys.stderr, disable=not progress)
+    bar = tqdm(total=config.appearances * (F + len(picked) * len(views)), desc="synth", unit="frame",
+               file=sys.stderr, disable=not progress)
     previews = []
     cols = np.unique(np.linspace(0, F - 1, min(config.preview_columns, F)).round().astype(int))
     for a, look in enumerate(looks):
@@ -207,7 +213,8 @@ def _render_views(app: Appearance, scene, look: Look, test: tuple[Frame, torch.T
         c2w = rotate_camera(frame.c2w, center, yaw, pitch)
         novel = Frame(index, frame.timestamp, "novel", c2w, frame.fx, frame.fy, frame.cx, frame.cy,
                       frame.expression, frame.pose, frame.translation,
-                      view=View(yaw, pitch, tuple(center.tolist()), frame.index), **frame_paths(index, config.depth))
+                      view=View(yaw, pitch, tuple(center.tolist()), frame.index),
+                      **{k: v and f"{NOVEL_FOLDER}/{v}" for k, v in frame_paths(index, config.depth).items()})
         app.frames.append(novel)
         cam = Camera(torch.from_numpy(c2w).float(), camera.fx, camera.fy, camera.cx, camera.cy, camera.width,
                      camera.height)
