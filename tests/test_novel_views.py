@@ -15,7 +15,7 @@ from skimage.metrics import structural_similarity
 
 from pav.checkpoint import load_avatar, save_avatar
 from pav.cli import main
-from pav.data import read_collection
+from pav.data import load_split, read_collection
 from pav.data.synth.config import SynthConfig
 from pav.data.synth.generate import generate
 from pav.eval.novel import contact_sheet
@@ -79,6 +79,20 @@ def test_the_views_and_the_yaw_0_view_equals_its_test_frame(data):
             assert np.array_equal(getattr(front, key), getattr(test, key))
         assert torch.equal(app.image(front), app.image(test)) and torch.equal(app.mask(front), app.mask(test))
         assert not torch.equal(app.image(views[1]), app.image(test))  # 30° shows something else
+        assert all(f.file_path.startswith("novel_views/images/") for f in views)
+        assert sorted(p.name for p in (app.folder / "images").iterdir()) == [f"{k:05d}.png" for k in range(6)]
+
+
+def test_load_split_novel_with_and_without_ground_truth(data):
+    collection = read_collection(data)
+    views = load_split(collection, "novel", ground_truth=True)
+    assert views.images.shape == (2 * len(VIEWS), 32, 32, 3)
+    assert views.views.tolist() == [list(v) for v in VIEWS] * 2
+    want = [f for app in collection.appearances for f in views_of(app)]
+    assert views.frame_index.tolist() == [f.index for f in want]
+    torch.testing.assert_close(views.c2w, torch.tensor(np.stack([f.c2w for f in want]), dtype=torch.float32))
+    mixed = load_split(collection, "novel")  # replay frames too: no images for the whole batch
+    assert mixed.images is None and mixed.views is None and len(mixed.frame_index) == 2 * (len(VIEWS) + 1)
 
 
 def ry(degrees):
