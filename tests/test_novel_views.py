@@ -256,3 +256,31 @@ def test_contact_sheet_layout(data, checkpoint, hand_renders):
             e = np.clip(np.abs(pred - gt).mean(-1) * 4, 0, 1)
             heat = np.stack([np.clip(3 * e, 0, 1), np.clip(3 * e - 1, 0, 1), np.clip(3 * e - 2, 0, 1)], -1)
             np.testing.assert_allclose(cell(2), heat, rtol=0, atol=1e-5)
+
+
+def test_overall_numbers_weight_each_view_by_its_frames(data, monkeypatch):
+    """Views with different frame counts: the overall and per-appearance means are frame-weighted (= the mean
+    over every novel frame), written out by hand for made-up per-view results."""
+    import pav.eval.novel as novel
+
+    made_up = {(0.0, 0.0): (1, 20.0, 0.5), (30.0, 0.0): (3, 12.0, 0.3), (0.0, -15.0): (2, 16.0, 0.4),
+               (0.0, 15.0): (4, 10.0, 0.2)}
+
+    def fake_evaluate(avatar, collection, split, names, side_by_side, max_frames, progress):
+        (view,) = {(f.view.yaw, f.view.pitch) for a in collection.appearances for f in a.frames}
+        n, p, s = made_up[view]
+        return {"split": split, "frames": n, "psnr": p, "ssim": s, "lpips": None, "fid": None, "unavailable": {},
+                "per_appearance": {name: {"psnr": p, "ssim": s, "frames": n}}, "seconds_per_frame": 1.0}
+
+    collection = read_collection(data)
+    name = collection.appearance_names[0]
+    monkeypatch.setattr(novel, "evaluate", fake_evaluate)
+    avatar = type("A", (), {"appearance_names": collection.appearance_names})()
+    result = novel.evaluate_novel(avatar, collection, progress=False)
+    assert result["frames"] == 10
+    assert result["psnr"] == pytest.approx((20 + 36 + 32 + 40) / 10)
+    assert result["ssim"] == pytest.approx((0.5 + 0.9 + 0.8 + 0.8) / 10)
+    assert result["lpips"] is None and result["fid"] is None
+    assert [v["frames"] for v in result["per_view"]] == [1, 3, 2, 4]
+    assert result["per_appearance"][name]["psnr"] == pytest.approx(12.8)
+    assert result["per_appearance"][name]["frames"] == 10
