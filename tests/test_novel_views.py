@@ -35,6 +35,12 @@ def test_default_views():
     config = SynthConfig()
     assert view_angles(config.novel_yaws, config.novel_pitches) == [
         (0.0, 0.0), (15.0, 0.0), (30.0, 0.0), (45.0, 0.0), (60.0, 0.0), (0.0, -15.0), (0.0, 15.0)]
+    from pav.cli import build_parser
+
+    args = build_parser().parse_args(["synth", "out", "--novel-views", "-30,0.5", "--novel-pitches", "-15,-5"])
+    assert args.novel_views == (-30.0, 0.5) and args.novel_pitches == (-15.0, -5.0)
+    args = build_parser().parse_args(["synth", "out", "--novel-views", "", "--novel-pitches="])
+    assert args.novel_views == () and args.novel_pitches == ()
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ truth, `--novel-views`); and OUT/preview.png. See docs/collection-format.md ("Sy
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import time
 from pathlib import Path
@@ -30,6 +31,9 @@ def _degrees(values) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    # let angle lists that start with a minus ("--novel-pitches -15,15") be values, not options (argparse
+    # only treats "-15" or "-1.5" so); no option of this command looks like a number
+    p._negative_number_matcher = re.compile(r"^-\d[\d.,\-]*$")
     p.add_argument("out", type=Path, help="collection folder to create")
     p.add_argument("--appearances", type=int, default=SynthConfig.appearances, help="videos (default %(default)s)")
     p.add_argument("--frames", type=int, default=SynthConfig.frames, help="frames per video (default %(default)s)")
