@@ -3,7 +3,8 @@
 One identity; per appearance its own skin, brows, lips, stubble or beard (colour and volume), hair (colour
 and volume), light and background; smooth talking-head trajectories; train / test / novel splits (the novel
 split: replayed trajectories without images, and test frames seen from rotated cameras WITH ground
-truth, `--novel-views`); and OUT/preview.png. See docs/collection-format.md ("Synthetic collections") for what exactly is generated.
+truth, `--novel-views`); and OUT/preview.png. See docs/collection-format.md ("Synthetic collections") for
+what exactly is generated.
 """
 from __future__ import annotations
 
