@@ -249,7 +249,8 @@ def run(args: argparse.Namespace) -> int:
             from .data.synth.generate import generate
 
             data = Path(tmp) / "bench-data"
-            generate(SynthConfig(appearances=2, frames=20, size=128, seed=0), data)
+            # training only: no novel views
+            generate(SynthConfig(appearances=2, frames=20, size=128, seed=0, novel_view_frames=0), data)
         results["train"] = _in_child("bench_train", str(data), 10 if args.quick else 20)
     print(format_table(results))
     if args.json:

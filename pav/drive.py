@@ -88,7 +88,7 @@ def drive(avatar, collection, name: str, size: int, appearance=None, options: Dr
         if options.camera == "orbit":
             frames = with_orbit(avatar, frames, options.orbit_degrees, size)
     app = collection.appearance(name)
-    ordered = sorted(app.frames, key=lambda f: f.index)
+    ordered = sorted((f for f in app.frames if f.view is None), key=lambda f: f.index)  # the video, no novel views
     images = [(app.image(f).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8) if f.file_path else
               np.zeros((app.height, app.width, 3), np.uint8) for f in ordered]
     return DrivenClip(frames, images, neutral)

@@ -72,7 +72,7 @@ def drive_from_collection(avatar, collection, appearance_name: str, size: int | 
     """Every frame of one collection video (in time order), its cameras and tracked parameters, rendered
     in `appearance` (default: the video's own)."""
     app = collection.appearance(appearance_name)
-    frames = sorted(app.frames, key=lambda f: f.index)
+    frames = sorted((f for f in app.frames if f.view is None), key=lambda f: f.index)  # the video, no novel views
     out = []
     for f in frames:
         camera = app.camera(f)

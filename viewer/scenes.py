@@ -124,7 +124,7 @@ def collection_sequence(collection, appearance: str) -> list[Keyframe]:
     folders = {a.folder.name: a.name for a in collection.appearances}
     app = collection.appearance(folders.get(appearance, appearance))
     return [Keyframe(np.asarray(f.expression, np.float32), np.asarray(f.pose, np.float32))
-            for f in sorted(app.frames, key=lambda f: f.index)]
+            for f in sorted(app.frames, key=lambda f: f.index) if f.view is None]  # not the novel views
 
 
 def framing_radius(extent: np.ndarray, fov_deg: float = 20.0, margin: float = 1.3) -> float:

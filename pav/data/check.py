@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
                                 "pass its file with --head-model") from None
     check_head_model(col, model)
     if args.decode:
-        items = [(a, f) for a in col.appearances for f in a.frames if f.split != "novel"]
+        items = [(a, f) for a in col.appearances for f in a.frames if f.file_path is not None]
         for app, f in tqdm(items, desc="decoding", leave=False):
             app.image(f), app.mask(f), app.face_mask(f)
             if f.depth_path is not None:

@@ -1,4 +1,9 @@
-"""`python -m pav eval CKPT DATA [--split test] [--json OUT] [--side-by-side DIR]`.
+"""`python -m pav eval CKPT DATA [--split test|train|novel] [--json OUT] [--side-by-side DIR] [--contact-sheet PNG]`.
+
+`--split novel` scores the novel views with ground truth (test frames seen from rotated cameras) per angle and
+per appearance (pav.eval.novel), prints a table per angle and writes a contact sheet (rows = angles, columns =
+rendered | ground truth | error) to --contact-sheet, or to DIR/novel_contact_sheet.png with --side-by-side.
+
 
 Before any frame is rendered: the outputs must be writable, the avatar's head model must be the one the
 collection was tracked with (checksum), and the appearances to evaluate must exist in both. Metrics that
@@ -23,9 +28,12 @@ from .evaluate import evaluate
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("data", type=Path, help="collection folder")
-    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--split", default="test", choices=["train", "test", "novel"],
+                   help="novel: the rotated-camera views with ground truth, scored per angle")
     p.add_argument("--json", type=output_file(), help="write the result here (atomically)")
     p.add_argument("--side-by-side", type=output_dir, metavar="DIR", help="write render | ground truth | error PNGs")
+    p.add_argument("--contact-sheet", type=output_file(".png"), metavar="PNG",
+                   help="--split novel: write the contact sheet here (rows = angles; rendered | ground truth | error)")
     p.add_argument("--appearance", action="append", help="evaluate this appearance only; repeatable")
     p.add_argument("--max-frames", type=positive_int, help="evaluate at most this many frames, evenly spread")
     p.add_argument("--head-model", type=head_model_spec,
@@ -64,10 +72,14 @@ def json_safe(value, path: str = "", notes: dict | None = None):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.contact_sheet is not None and args.split != "novel":
+        raise ValueError("--contact-sheet needs --split novel (it shows the novel views)")
     avatar = load_avatar(args.checkpoint, args.head_model)
     collection = read_collection(args.data)
     check_head_model(collection, avatar.head)
     check_appearances(avatar, collection, args.appearance)
+    if args.split == "novel":
+        return run_novel(args, avatar, collection)
     result = evaluate(avatar, collection, args.split, args.appearance, args.side_by_side, args.max_frames,
                       weights=args.weights)
     result, notes = json_safe(result)
@@ -77,4 +89,26 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, result)
     print(json.dumps(result, indent=1))
+    return 0
+
+
+def run_novel(args: argparse.Namespace, avatar, collection) -> int:
+    from ..io import write_png
+    from ..provenance import for_avatar
+    from .novel import contact_sheet, evaluate_novel, novel_table
+
+    result = evaluate_novel(avatar, collection, args.appearance, args.side_by_side, args.max_frames)
+    result, notes = json_safe(result)
+    if notes:
+        result["non_finite"] = {k: f"{v}: not a finite number, written as null" for k, v in notes.items()}
+    sheet = args.contact_sheet or (args.side_by_side / "novel_contact_sheet.png" if args.side_by_side else None)
+    if sheet is not None:
+        write_png(sheet, contact_sheet(avatar, collection, args.appearance),
+                  provenance=for_avatar(avatar, ", ".join(args.appearance or avatar.appearance_names),
+                                    extra={"content": "novel-view contact sheet"}))
+        result["contact_sheet"] = str(sheet)
+    if args.json:
+        write_json(args.json, result)
+    print(json.dumps(result, indent=1))
+    print("\n".join(novel_table(result)))
     return 0

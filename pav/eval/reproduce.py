@@ -4,6 +4,8 @@ Protocol (a) — Table 1: one unified model per variant (full, no-offset, no-lnf
 appearances, evaluated on the held-out test frames (unseen poses and expressions).
 Protocol (b) — Table 3: one separate model per appearance vs the unified `full` model from (a): training
 time, parameter count, model size on disk, and metrics per appearance.
+Novel views — when the collection has novel frames with ground truth (`synth --novel-views`): each (a) model
+scored per angle on the test frames seen from rotated cameras, one table per variant.
 Every model is trained for the same wall-time budget (`--minutes` per model). Checkpoints, a results
 JSON and tables.md go to DIR. Reruns reuse a checkpoint only if it finished training with the same model
 config, budget, appearances and collection; one interrupted under the same settings is resumed, and any
@@ -22,6 +24,7 @@ from ..data import read_collection
 from ..io import write_bytes, write_json
 from ..train.command import EXIT_CODES, TRAIN_DEFAULTS, train
 from .evaluate import evaluate
+from .novel import evaluate_novel, novel_table, novel_views
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -121,6 +124,9 @@ def _run(args: argparse.Namespace) -> int:
         avatar = train_or_reuse(args.data, collection, path, args.minutes, variant, steps=args.steps)
         metrics = evaluate(avatar, collection, "test", max_frames=args.max_frames, weights=args.weights)
         results["protocol_a"][variant] = metrics | model_facts(avatar, path) | {"history": avatar.info.get("history")}
+        if novel_views(collection):
+            results.setdefault("novel_views", {})[variant] = evaluate_novel(avatar, collection,
+                                                                            max_frames=args.max_frames)
         write_json(args.out / "results.json", results)
     if not args.skip_b and "full" in args.variants:
         unified = results["protocol_a"]["full"]
@@ -187,4 +193,7 @@ def render_tables(results: dict) -> str:
             lines.append(f"| {name} | {fmt(r['separate']['psnr'])} | {fmt(r['unified']['psnr'])} | "
                          f"{fmt(r['separate']['ssim'], 4)} | {fmt(r['unified']['ssim'], 4)} |"
                          + "".join(f" {fmt(r['separate'][m], 4)} | {fmt(r['unified'][m], 4)} |" for m in learned))
+    for variant, r in results.get("novel_views", {}).items():
+        lines += ["", f"**Novel views — `{variant}` (a) model, test frames seen from cameras rotated about the head "
+                      f"centre ({r['frames']} frames)**", ""] + novel_table(r)
     return "\n".join(lines) + "\n"
