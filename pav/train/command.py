@@ -53,7 +53,8 @@ def for_avatar(data, collection, names: list[str]):
 
 
 def build(args, collection):
-    """(avatar, trainer, resumed_step) for the arguments."""
+    """(avatar, trainer) for the arguments: a new avatar, or the one at `args.out` with its training state
+    (resumed in this order: avatar weights and buffers, then the Trainer, then its state)."""
     head = load_head_model(args.head_model or collection.manifest.head_model.spec)
     if head.checksum() != collection.manifest.head_model.checksum:
         raise ValueError(f"{args.data}: the collection was tracked with head model "
