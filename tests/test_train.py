@@ -13,16 +13,6 @@ from pav.train import Trainer
 from test_avatar import small_config
 
 
-@pytest.fixture(scope="session")
-def tiny_collection(tmp_path_factory):
-    from pav.data.synth.config import SynthConfig
-    from pav.data.synth.generate import generate
-
-    out = tmp_path_factory.mktemp("data") / "tiny"
-    generate(SynthConfig(appearances=2, frames=10, size=32, supersample=1, texture_size=128, seed=3), out)
-    return out
-
-
 def new_trainer(collection, steps=10, seed=0, refresh_every=0):
     torch.manual_seed(seed)
     head = load_head_model("default")
