@@ -59,7 +59,8 @@ def test_resume_through_the_cli_path_continues_exactly(tiny_collection, tmp_path
     """As `pav train` and the app resume (command.build: load the checkpoint, build the Trainer on it, load
     its state): 6 steps + save + resume + 4 steps end exactly where 10 straight steps end: weights, occupancy
     grid and its densities, per-vertex extents, training intervals, optimiser state."""
-    monkeypatch.setattr(command, "preset", lambda name, variant: (small_config(variant), resume_config(10)))
+    model = dataclasses.replace(small_config(), occupancy_resolution=16)  # cells of ~2 cm: extents below the shell
+    monkeypatch.setattr(command, "preset", lambda name, variant: (model, resume_config(10)))
     collection = read_collection(tiny_collection)
 
     def args(out):  # one appearance: half the frames to prepare
@@ -78,12 +79,14 @@ def test_resume_through_the_cli_path_continues_exactly(tiny_collection, tmp_path
     # what resuming must restore is not trivial here: the grid is in use and is not the reachable cells
     assert trainer.step_count >= trainer.config.occupancy_warmup and trainer.ray_extent is not None
     assert 0.2 < float(avatar.occupancy.sum() / trainer.reachable.sum()) < 0.9
+    assert float((trainer.ray_extent < model.shell_out).float().mean()) > 0.1  # intervals tighter than the shell
     command.save(avatar, trainer, run)
     saved = {k: v.clone() for k, v in avatar.state_dict().items()}
     resumed_avatar, resumed = command.build(run, collection)
     assert resumed.step_count == 6
     for name in ("occupancy", "occupancy_density", "vertex_extent"):
         assert torch.equal(getattr(resumed_avatar, name), saved[name]), name
+    assert torch.equal(resumed.rays.near, trainer.rays.near) and torch.equal(resumed.rays.far, trainer.rays.far)
     for _ in range(4):
         resumed.step()
     assert_same_training_state(straight, resumed)
