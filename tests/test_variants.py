@@ -31,9 +31,9 @@ def conditioned_mlp(d_x, d_c, hidden, layers, d_out):
 
 
 class Expected:
-    """Closed-form parameter counts of one model config with A appearances and E expression coefficients."""
+    """Closed-form parameter counts of one model config with n_app appearances and E expression coefficients."""
 
-    def __init__(self, model, E):
+    def __init__(self, model, E, n_app=A):
         f, C, R = model.field, model.texture_channels, model.texture_resolution
         self.C, self.E = C, E
         self.grid = sum(s.rows for s in level_specs(model.hashgrid)) * model.hashgrid.n_features_per_level
@@ -42,8 +42,8 @@ class Expected:
         self.mlp_o = conditioned_mlp(C, E, f.offset_hidden, f.offset_layers, 1)
         self.mlp_c_base = conditioned_mlp(f.sh_degree ** 2 + f.geo_features, 0, f.hidden, f.color_layers, 3)
         self.mlp_c_appearance = C * f.hidden  # MLP-C's first layer reads the C code channels too
-        self.textures = A * C * R * R
-        self.codes = A * C
+        self.textures = n_app * C * R * R
+        self.codes = n_app * C
 
     def total(self, variant):
         t = self.grid + self.mlp_d + self.mlp_c_base
@@ -179,3 +179,16 @@ def test_config_module_is_inert():
     from pav.nerf import field, hashgrid
 
     assert field.FieldConfig is FieldConfig and hashgrid.HashGridConfig is HashGridConfig
+
+
+def test_documented_parameter_counts():
+    """docs/avatar.md's counts (cpu preset, built-in head, 5 appearances) are the closed forms above."""
+    import re
+
+    from pav.head import load_head_model
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "avatar.md").read_text()
+    stated = re.findall(r"(full|no-offset|no-lnf|insta) ([\d,]+)[;\s]", text.split("5 appearances:")[1][:200])
+    ex = Expected(preset("cpu")[0], load_head_model("default").n_expression, n_app=5)
+    assert {v: int(n.replace(",", "")) for v, n in stated} == {v: ex.total(v) for v in VARIANTS}
+    assert f"|MLP-O| = {ex.mlp_o:,}" in text
