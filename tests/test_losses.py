@@ -112,7 +112,8 @@ def test_trainer_steps_follow_the_loss_and_adam_by_hand(tiny_collection):
             moved = avatar.field.mlp_o.last.weight.detach() - initial["field.mlp_o.last.weight"]
             g = grads["field.mlp_o.last.weight"][0]
             assert int((g != 0).sum()) > 10
-            torch.testing.assert_close(moved[g != 0].abs(), torch.full_like(moved[g != 0], cfg.lr_offset), rtol=1e-4, atol=0)
+            step_size = moved[g != 0].abs()
+            torch.testing.assert_close(step_size, torch.full_like(step_size, cfg.lr_offset), rtol=1e-4, atol=0)
             moved = avatar.field.mlp_d.last.bias.detach() - initial["field.mlp_d.last.bias"]
             torch.testing.assert_close(moved.abs(), torch.full_like(moved, cfg.lr), rtol=1e-4, atol=0)
 
