@@ -118,7 +118,8 @@ def plan_start(args) -> Start:
 
 
 def build(args, collection):
-    """(avatar, trainer) for the arguments, new or resumed as `plan_start` decides."""
+    """(avatar, trainer) for the arguments, new or resumed as `plan_start` decides (resumed in this order:
+    avatar weights and buffers, then the Trainer, then its state)."""
     start = plan_start(args)  # first: a refusal costs no data loading
     head = load_head_model(args.head_model or collection.manifest.head_model.spec)
     if head.checksum() != collection.manifest.head_model.checksum:
