@@ -9,14 +9,23 @@ import sys
 from pathlib import Path
 
 
+MIN_WINDOW, MAX_WINDOW = 320, 16384
+"""Window sizes accepted by --size (the panel needs ~320 px; larger than any screen is refused). The app
+shrinks a window that does not fit on the primary screen to fit it."""
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="PAV: drive a personalized head avatar live.")
+    from pav.cliargs import OneLineParser, head_model_spec, int_range
+
+    p = OneLineParser(description="PAV: drive a personalized head avatar live.")
     p.add_argument("--checkpoint", help="avatar checkpoint to open (default: the bundled demo avatar)")
     p.add_argument("--train", metavar="DATA", help="train on a collection in the background while viewing "
                                                    "(into --checkpoint, default runs/<DATA>.pav)")
-    p.add_argument("--head-model", default="default", help="'default' or a FLAME generic_model.pkl")
+    p.add_argument("--head-model", type=head_model_spec, default="default", help="'default' or a FLAME generic_model.pkl")
     p.add_argument("--play", metavar="DATA/APPEARANCE", help="load a tracked video of a collection for playback")
-    p.add_argument("--size", type=int, nargs=2, default=(1280, 800), metavar=("W", "H"), help="window size")
+    p.add_argument("--size", type=int_range(MIN_WINDOW, MAX_WINDOW), nargs=2, default=(1280, 800), metavar=("W", "H"),
+                   help=f"window size in pixels, each {MIN_WINDOW}..{MAX_WINDOW} (default 1280 800; shrunk to fit "
+                        "the screen)")
     p.add_argument("--device", default="auto", help="where to render and train: auto (CUDA when available), cpu, "
                                                     "cuda or cuda:N")
     return p.parse_args(argv)
@@ -31,6 +40,7 @@ def training_scene(data: Path, out: Path | None, device: str = "auto"):
 
     from pav.data import read_collection
     from pav.train import command
+    from pav.train.lock import OutputLock
     from viewer.scenes import avatar_scene
     from viewer.training import TrainingSession
 
@@ -38,6 +48,7 @@ def training_scene(data: Path, out: Path | None, device: str = "auto"):
     print(f"training on {data} into {out} (resumes if it exists; saved when the window closes)")
     args = argparse.Namespace(**(command.TRAIN_DEFAULTS | {"data": data, "out": out, "eval_every_s": 0,
                                                            "device": device}))
+    OutputLock(out).__enter__()  # one writer per checkpoint, as `train`; released when the app exits
     avatar, trainer = command.build(args, read_collection(data))
     lock = threading.Lock()
     session = TrainingSession(trainer, lambda: command.save(avatar, trainer, args), lock)

@@ -1,18 +1,26 @@
-"""The one module that probes optional accelerators (CUDA, tiny-cuda-nn) and decides which backend runs.
+"""The one module that probes optional accelerators and decides which backend runs, per device.
 
 `resolve_device("auto"|"cpu"|"cuda"|"cuda:N")` turns the `--device` flag (and `device=` arguments) into a
 `torch.device`: `auto` is the first CUDA device when one is usable, else the CPU; asking for CUDA where
 there is none is a one-line error naming the reason.
 
 Each probe runs once per process and is cached, failures included; each answers with a flag and a
-human-readable reason. `tinycudann` is imported here only, and only when CUDA is present (its import
-raises without a GPU). The environment variable PAV_BACKEND=torch|tcnn|auto (default auto) selects the
-hash-grid backend: `auto` takes tcnn when it works and torch otherwise (warning once, with the fix, when
-a GPU is present but tcnn is not); an explicit `tcnn` that cannot be honoured is an error.
+human-readable reason. Nothing optional is imported at `import pav`: `tinycudann` only when CUDA is
+present (its import raises without a GPU), fcpw / point-cloud-utils / warp-lang at the first probe.
+
+- Hash grid: PAV_BACKEND=torch|tcnn|auto (default auto). `auto` takes tcnn when it works and torch
+  otherwise (warning once, with the fix, when a GPU is present but tcnn is not); an explicit `tcnn` that
+  cannot be honoured is an error.
+- Nearest triangle (`nearest_backend(device)`): PAV_NEAREST=auto|fcpw|warp|pcu|torch (default auto), or
+  the `backend=` argument of `pav.geometry.nearest_faces` / `closest_points` / `closest_points_fast`.
+  `auto` on CUDA takes warp-lang (its BVH on the GPU); on the CPU, the order NEAREST_CPU_ORDER, set by the
+  measurement in docs/geometry.md (`python -m pav.geometry.bench --nearest`); the exact pure-torch search
+  last, with a one-time warning. An explicit backend that does not import is an error naming the fix.
 """
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import warnings
 from typing import NamedTuple
@@ -33,7 +41,7 @@ class Probe(NamedTuple):
 
 class BackendChoice(NamedTuple):
     name: str
-    """'torch' or 'tcnn'."""
+    """hash grid: 'torch' or 'tcnn'; nearest triangle: 'fcpw', 'warp', 'pcu' or 'torch'."""
     reason: str
     """why, in words (shown by `python -m pav bench` and in logs)."""
 
@@ -137,13 +145,96 @@ def _warn_once(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
+NEAREST_ENV_VAR = "PAV_NEAREST"
+NEAREST_CHOICES = ("auto", "fcpw", "warp", "pcu", "torch")
+NEAREST_CPU_ORDER = ("warp", "fcpw", "pcu")
+"""CPU preference, fastest first, as measured on the head-sized mesh (docs/geometry.md, "Nearest-triangle
+backends"): warp 1.3-1.7× fcpw's queries/s, ~2.5× pcu's; ~10 % less CPU per preview frame than fcpw."""
+NEAREST_CPU_WHY = "the fastest measured on the CPU (docs/geometry.md)"
+_NEAREST_MODULES = {"fcpw": ("fcpw", "scene_3D", "pip install fcpw"),
+                    "pcu": ("point_cloud_utils", "closest_points_on_mesh", "pip install point-cloud-utils"),
+                    "warp": ("warp", "Mesh", "pip install warp-lang")}
+
+
+@functools.cache
+def nearest_probe(name: str) -> Probe:
+    """Does the nearest-triangle accelerator `name` ('fcpw', 'pcu' or 'warp') import here?"""
+    module_name, needed, install = _NEAREST_MODULES[name]
+    try:
+        module = importlib.import_module(module_name)
+        getattr(module, needed)
+    except Exception as exc:  # ImportError, or a broken binary wheel
+        return Probe(False, f"{module_name} does not import ({type(exc).__name__}: {exc}); install: {install}")
+    version = getattr(module, "__version__", None) or _dist_version(name)
+    return Probe(True, f"{module_name} {version}")
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version({"pcu": "point-cloud-utils", "warp": "warp-lang"}.get(name, name))
+    except PackageNotFoundError:
+        return "(unknown version)"
+
+
+def nearest_module(name: str):
+    """The imported module of accelerator `name`; raises RuntimeError with the probe's reason if absent."""
+    probe = nearest_probe(name)
+    if not probe.available:
+        raise RuntimeError(f"nearest-triangle backend '{name}' is unavailable: {probe.reason}")
+    return importlib.import_module(_NEAREST_MODULES[name][0])
+
+
+def requested_nearest(value: str | None = None) -> str:
+    """The nearest-triangle backend asked for: `value`, else $PAV_NEAREST, else 'auto' (validated)."""
+    raw = value if value is not None else os.environ.get(NEAREST_ENV_VAR, "auto")
+    name = raw.strip().lower()
+    if name not in NEAREST_CHOICES:
+        origin = "backend argument" if value is not None else f"${NEAREST_ENV_VAR}"
+        raise ValueError(f"{origin}={raw!r}: expected one of {', '.join(NEAREST_CHOICES)}")
+    return name
+
+
+def nearest_backend(device: torch.device | str | None = None, value: str | None = None) -> BackendChoice:
+    """The nearest-triangle backend for queries on `device` (default CPU), with the reason (see the
+    module docstring for the policy). `value` (or $PAV_NEAREST) forces one; 'auto' chooses."""
+    device = torch.device("cpu" if device is None else device)
+    want = requested_nearest(value)
+    if want == "torch":
+        return BackendChoice("torch", "exact pure-torch search (requested)")
+    if want != "auto":
+        probe = nearest_probe(want)
+        if not probe.available:
+            origin = f"{NEAREST_ENV_VAR}={want}" if value is None else f"backend '{want}'"
+            raise RuntimeError(f"{origin} cannot be honoured: {probe.reason}")
+        return BackendChoice(want, f"{probe.reason} (requested)")
+    if device.type == "cuda":
+        warp = nearest_probe("warp")
+        if warp.available:
+            return BackendChoice("warp", f"{warp.reason}: BVH queries on {device}")
+        cpu = nearest_backend("cpu", value)
+        return BackendChoice(cpu.name, f"{cpu.reason}, copying to and from {device} ({warp.reason})")
+    for name in NEAREST_CPU_ORDER:
+        if nearest_probe(name).available:
+            skipped = [f"{n}: {nearest_probe(n).reason}" for n in NEAREST_CPU_ORDER[:NEAREST_CPU_ORDER.index(name)]]
+            return BackendChoice(name, f"{nearest_probe(name).reason}, {NEAREST_CPU_WHY}"
+                                 + (f" of those that import ({'; '.join(skipped)})" if skipped else ""))
+    why = "; ".join(nearest_probe(n).reason for n in NEAREST_CPU_ORDER)
+    _warn_once(f"pav.geometry: no nearest-triangle accelerator ({why}); using the exact but much slower "
+               "pure-torch search. Fix: pip install fcpw warp-lang")
+    return BackendChoice("torch", f"exact pure-torch search, no accelerator imports ({why})")
+
+
 def summary() -> dict:
     """Probe results as a JSON-friendly dict (for `python -m pav bench` and bug reports)."""
     return {"torch": torch.__version__, "threads": torch.get_num_threads(), "auto_device": str(resolve_device()),
-            "cuda": cuda()._asdict(), "tcnn": tcnn()._asdict()}
+            "cuda": cuda()._asdict(), "tcnn": tcnn()._asdict(),
+            "nearest": {name: nearest_probe(name)._asdict() for name in _NEAREST_MODULES},
+            "nearest_cpu": nearest_backend("cpu")._asdict()}
 
 
 def clear_cache() -> None:
     """Forget all probe results (tests, or after installing something in a running session)."""
-    for fn in (cuda, tcnn, _warn_once):
+    for fn in (cuda, tcnn, nearest_probe, _warn_once):
         fn.cache_clear()

@@ -4,28 +4,109 @@ Presets: `cpu` (the fast default for 2 CPU cores, 64–128² images) and `paper`
 hyper-parameters: hash grid 16 levels, 2^18 table, finest resolution 2048; 512×512×16 latent textures;
 15k iterations; Adam β = (0.9, 0.99); lr 2.5e-3 for MLP-D, MLP-C and Z, 2.5e-4 for MLP-O; λ_color = 50,
 λ_depth = 10). Variants (DESIGN §1.9): full | no-offset | no-lnf | insta.
+
+Inert data: this module imports nothing from pav (the hash grid and the field import their configs from
+here; `pav.nerf.hashgrid.HashGridConfig` and `pav.nerf.field.FieldConfig` are the same classes).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
-from .nerf.field import FieldConfig
-from .nerf.hashgrid import HashGridConfig
+
+@dataclass(frozen=True)
+class HashGridConfig:
+    """Hyper-parameters of the hash encoding (primitive fields only: stored in checkpoints); the encoding
+    itself and its level geometry: pav/nerf/hashgrid.py."""
+
+    n_levels: int = 16
+    """L, number of resolution levels (1..32)."""
+    n_features_per_level: int = 2
+    """F, features per level; the encoding has L·F outputs. tcnn supports 1, 2, 4, 8."""
+    log2_hashmap_size: int = 18
+    """log2 of T, the maximum number of table rows per level (paper: 18)."""
+    base_resolution: int = 16
+    """N_min, vertices per axis of the coarsest level (as tcnn: scale_0 = N_min − 1)."""
+    finest_resolution: float | None = 2048
+    """N_max; sets the growth b = exp(ln(N_max / N_min) / (L − 1)). Ignored when per_level_scale is set."""
+    per_level_scale: float | None = None
+    """b, the growth factor between levels; overrides finest_resolution when given."""
+
+    def __post_init__(self):
+        if not 1 <= self.n_levels <= 32:
+            raise ValueError(f"HashGridConfig: n_levels={self.n_levels} must be in 1..32")
+        if self.n_features_per_level < 1:
+            raise ValueError(f"HashGridConfig: n_features_per_level={self.n_features_per_level} must be ≥ 1")
+        if not 3 <= self.log2_hashmap_size <= 30:
+            raise ValueError(f"HashGridConfig: log2_hashmap_size={self.log2_hashmap_size} must be in 3..30")
+        if self.base_resolution < 1:
+            raise ValueError(f"HashGridConfig: base_resolution={self.base_resolution} must be ≥ 1")
+        if self.per_level_scale is None and self.finest_resolution is None:
+            raise ValueError("HashGridConfig: set finest_resolution or per_level_scale")
+        if self.growth < 1.0:
+            raise ValueError(f"HashGridConfig: growth {self.growth} < 1 (finest_resolution below base_resolution?)")
+
+    @property
+    def growth(self) -> float:
+        """b, the per-level scale actually used (and handed to tcnn as `per_level_scale`)."""
+        if self.per_level_scale is not None:
+            return float(self.per_level_scale)
+        if self.n_levels == 1:
+            return 1.0
+        return math.exp(math.log(self.finest_resolution / self.base_resolution) / (self.n_levels - 1))
+
+    @property
+    def n_output_dims(self) -> int:
+        return self.n_levels * self.n_features_per_level
+
+    @classmethod
+    def paper(cls) -> "HashGridConfig":
+        """The PAV/INSTA paper's grid: 16 levels × 2 features, T = 2^18, resolutions 16 → 2048."""
+        return cls(n_levels=16, n_features_per_level=2, log2_hashmap_size=18, base_resolution=16,
+                   finest_resolution=2048)
+
+    @classmethod
+    def cpu(cls) -> "HashGridConfig":
+        """A CPU-sized grid: 16 levels × 2 features, T = 2^15, resolutions 16 → 1024 (0.93 M parameters)."""
+        return cls(n_levels=16, n_features_per_level=2, log2_hashmap_size=15, base_resolution=16,
+                   finest_resolution=1024)
+
+
+@dataclass
+class FieldConfig:
+    hidden: int = 64
+    """width of MLP-D and MLP-C."""
+    density_layers: int = 2
+    """hidden layers of MLP-D."""
+    color_layers: int = 2
+    """hidden layers of MLP-C."""
+    offset_hidden: int = 32
+    """width of MLP-O."""
+    offset_layers: int = 1
+    """hidden layers of MLP-O."""
+    geo_features: int = 15
+    """geometric features passed from MLP-D to MLP-C."""
+    sh_degree: int = 4
+    """spherical-harmonics bands for the view direction (1..4; 4 = 16 functions)."""
+
 
 VARIANTS = ("full", "no-offset", "no-lnf", "insta")
 
 
 PREVIEW_SAMPLES_PER_RAY = 6
 """Samples per ray of the viewer's interactive preview (final renders use ModelConfig.samples_per_ray).
-Measured on the demo avatar at 128²: against a 64-sample render, 6 samples give 29 dB, 8 give 33, 12 give
-38 and 24 give 49; at 128² a 6-sample frame takes ~80 ms on 2 cores (docs/performance.md)."""
+Against a 64-sample render of the demo avatar at 128² (`python -m pav bench`, row "preview fidelity";
+2026-11-30), 6 samples give 29.6 dB, 8 give 34.1, 12 give 37.8 and 24 give 47.5; at 128² a 6-sample
+frame takes ~80 ms on 2 cores (docs/performance.md)."""
 
 
 @dataclass
 class ModelConfig:
     variant: str = "full"
-    """full | no-offset (no MLP-O) | no-lnf (a global code per appearance) | insta (no appearance input)."""
+    """full | no-offset (no MLP-O) | no-lnf (one global code per appearance instead of the latent textures;
+    MLP-O kept) | insta (no appearance input at all: no codes, and so no MLP-O). Each differs from `full` in
+    that one thing only (docs/avatar.md, tests/test_variants.py)."""
     hashgrid: HashGridConfig = field(default_factory=lambda: HashGridConfig(
         n_levels=12, n_features_per_level=2, log2_hashmap_size=15, base_resolution=16, finest_resolution=512))
     """hash encoding of canonical positions (the canonical box is normalised to [0,1]³)."""

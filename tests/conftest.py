@@ -72,3 +72,14 @@ def make_toy_head(n_lon: int = 24, n_lat: int = 12):
 @pytest.fixture
 def toy_head():
     return make_toy_head()
+
+
+@pytest.fixture(scope="session")
+def tiny_collection(tmp_path_factory):
+    """A synthetic collection small enough for training tests: 2 appearances, 10 frames each, 32² images."""
+    from pav.data.synth.config import SynthConfig
+    from pav.data.synth.generate import generate
+
+    out = tmp_path_factory.mktemp("data") / "tiny"
+    generate(SynthConfig(appearances=2, frames=10, size=32, supersample=1, texture_size=128, seed=3), out)
+    return out

@@ -41,9 +41,8 @@ def window_point(app, point) -> list[float]:
 
 def settled(app) -> bool:
     f = app.scheduler.latest()
-    return (not app.scheduler.busy() and f is not None and f.version == app.state.version
-            and f.height == app.settings.final_size and app._shown_version == f.version
-            and app._shown_height == f.height)
+    return (not app.scheduler.busy() and f is not None and f.version == app.state.version and f.final
+            and app._shown == (f.version, f.width, f.height))
 
 
 def on_frame(app: App) -> None:

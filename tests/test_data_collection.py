@@ -11,10 +11,11 @@ import torch
 
 from pav.camera import orbit
 from pav.cli import main as cli_main
+from pav.head import load_head_model
 from pav.data import (Appearance, AppearanceEntry, Frame, HeadModelRef, Manifest, frame_paths, load_split,
                       read_collection, write_background, write_frame_files, write_manifest, write_transforms)
 
-E_NAMES = ["jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "mouthSmileLeft"]
+E_NAMES = ["browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft"]  # the built-in model's first four
 J_NAMES = ["global", "neck", "jaw", "left_eye", "right_eye"]
 W, H = 12, 10
 
@@ -24,7 +25,8 @@ def make_collection(root, seed=0):
     Returns (manifest, appearances, pixels) where pixels[(appearance, frame index)] = the arrays written."""
     rng = np.random.default_rng(seed)
     entries = [AppearanceEntry("beard", "app0"), AppearanceEntry("clean shaven", "app1")]
-    manifest = Manifest("test subject", HeadModelRef("default", "toy", "ab" * 32), rng.normal(size=7).tolist(),
+    head = load_head_model("default")  # check-data verifies the checksum, names and shape size against it
+    manifest = Manifest("test subject", HeadModelRef("default", head.name, head.checksum()), rng.normal(size=7).tolist(),
                         entries, "made by a test")
     apps, pixels = [], {}
     for a, entry in enumerate(entries):

@@ -1,4 +1,6 @@
-"""pav.geometry closest points: exact against brute force, signed distance, gradients, fallback."""
+"""pav.geometry closest points: every backend, forced in turn, against brute force; signed distance,
+gradients, fallback."""
+import functools
 import subprocess
 import sys
 import warnings
@@ -7,12 +9,28 @@ from pathlib import Path
 import pytest
 import torch
 
-from pav.geometry import _backend, closest_on_faces, closest_points, icosphere, nearest_faces
+from pav import backends
+from pav.geometry import closest_on_faces, closest_points, closest_points_fast, icosphere, nearest_faces
 from pav.geometry.closest import closest_point_barycentrics, nearest_faces_reference
 
-ACCELERATORS = _backend.available_backends()[:-1]
-FLOAT32_BACKENDS = {"fcpw"}
-"""fcpw searches in float32: it may pick a triangle farther than the nearest by float32 rounding (~1e-8 m)."""
+BACKENDS = ["fcpw", "warp", "pcu", "torch"]
+FLOAT32_BACKENDS = {"fcpw", "warp"}
+"""fcpw and warp search in float32: they may pick a triangle farther than the nearest by float32 rounding
+(~1e-8 m)."""
+
+
+@pytest.fixture(autouse=True)
+def fresh_probes(monkeypatch):
+    monkeypatch.delenv(backends.NEAREST_ENV_VAR, raising=False)
+    backends.clear_cache()
+    yield
+    backends.clear_cache()
+
+
+def _require(name):
+    """Skip unless the backend's package imports here ('torch' always does)."""
+    if name != "torch" and not backends.nearest_probe(name).available:
+        pytest.skip(backends.nearest_probe(name).reason)
 
 
 def _random_bary(n, g, floor):
@@ -66,24 +84,91 @@ def _all_distances(points, v, f):
     return (points[:, None] - x).norm(dim=-1)  # (N, F)
 
 
-@pytest.mark.parametrize("backend", ["auto", "torch"] + ACCELERATORS)
-@pytest.mark.parametrize("mesh", [0, 1])
-def test_matches_brute_force(backend, mesh):
-    v, f = _meshes()[mesh]
-    g = torch.Generator().manual_seed(2)
-    p = torch.randn(1000, 3, generator=g, dtype=torch.float64) * 0.08
-    out = closest_points(p, v, f, backend=backend)
-    d = _all_distances(p, v, f)
+def _check_exact(out, p, v, f, backend, d=None):
+    """`out` (ClosestPoints) against the float64 brute force d (N, F) over all triangles."""
+    d = _all_distances(p.double(), v.double(), f) if d is None else d
     best2 = d.topk(2, dim=1, largest=False).values
-    used = _backend.closest_point_backend()[0] if backend == "auto" else backend
-    tol = 1e-7 if used in FLOAT32_BACKENDS else 1e-12
-    torch.testing.assert_close(out.distance.abs(), best2[:, 0], rtol=0, atol=tol)
+    tol = 1e-7 if backend in FLOAT32_BACKENDS or p.dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(out.distance.abs().double(), best2[:, 0], rtol=0, atol=tol)
     clear = best2[:, 1] - best2[:, 0] > 1e-6
     assert clear.float().mean() > 0.5
     assert torch.equal(out.face_id[clear], d.argmin(1)[clear])
-    torch.testing.assert_close((out.points - p).norm(dim=1), out.distance.abs(), rtol=0, atol=1e-12)
+    atol = 1e-6 if p.dtype == torch.float32 else 1e-12
+    torch.testing.assert_close((out.points - p).norm(dim=1), out.distance.abs(), rtol=0, atol=atol)
     x = (out.bary[:, :, None] * v[f[out.face_id]]).sum(1)
-    torch.testing.assert_close(x, out.points, rtol=0, atol=1e-12)
+    torch.testing.assert_close(x, out.points, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mesh", [0, 1])
+def test_each_backend_matches_brute_force(backend, mesh):
+    _require(backend)
+    v, f = _meshes()[mesh]
+    g = torch.Generator().manual_seed(2)
+    p = torch.randn(1000, 3, generator=g, dtype=torch.float64) * 0.08
+    _check_exact(closest_points(p, v, f, backend=backend), p, v, f, backend)
+
+
+@functools.cache
+def _head_case():
+    """float32 queries in the shell of a head-sized mesh, as the renderer has them, and their float64
+    brute-force distances (N, F)."""
+    from pav.geometry import head_like_mesh
+
+    v, f = head_like_mesh(30, 15)
+    v = v.float()
+    g = torch.Generator().manual_seed(5)
+    x = v[torch.randint(len(v), (1500,), generator=g)] + 0.01 * torch.randn(1500, 3, generator=g)
+    return x, v, f, _all_distances(x.double(), v.double(), f)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fast_path_matches_brute_force_in_float32(backend):
+    """closest_points_fast, forced to each backend (its only difference from closest_points: no autograd)."""
+    _require(backend)
+    x, v, f, d = _head_case()
+    out = closest_points_fast(x, v, f, backend=backend)
+    assert out.points.dtype == torch.float32 and not out.distance.requires_grad
+    _check_exact(out, x, v, f, backend, d)
+
+
+def test_dispatch_runs_the_chosen_or_forced_backend(monkeypatch):
+    """'auto' runs what nearest_backend chooses for the CPU; the argument and $PAV_NEAREST force one."""
+    from pav.geometry import _backend, closest
+
+    ran = []
+    for name, module, attr in (("fcpw", _backend, "fcpw_nearest_faces"), ("warp", _backend, "warp_nearest_faces"),
+                               ("pcu", _backend, "pcu_nearest_faces"), ("torch", closest, "_nearest_faces_torch")):
+        real = getattr(module, attr)
+        monkeypatch.setattr(module, attr, lambda *a, _real=real, _name=name: ran.append(_name) or _real(*a))
+    v, f = _meshes()[0]
+    p = torch.randn(50, 3, dtype=torch.float64) * 0.1
+    nearest_faces(p, v, f)
+    assert ran == [backends.nearest_backend("cpu").name]
+    for name in BACKENDS:
+        if name == "torch" or backends.nearest_probe(name).available:
+            ran.clear()
+            nearest_faces(p, v, f, backend=name)
+            assert ran == [name]
+    ran.clear()
+    monkeypatch.setenv(backends.NEAREST_ENV_VAR, "Torch")
+    nearest_faces(p, v, f)
+    assert ran == ["torch"]
+    monkeypatch.setenv(backends.NEAREST_ENV_VAR, "bvh")
+    with pytest.raises(ValueError, match=r"\$PAV_NEAREST='bvh': expected one of auto, fcpw, warp, pcu, torch"):
+        nearest_faces(p, v, f)
+
+
+def test_warp_corrects_the_slivers_it_skips():
+    """warp's query skips near-degenerate triangles; the result must still be the nearest one."""
+    _require("warp")
+    sliver = torch.tensor([[0.0, 0, 0], [0.1, 0, 0], [0.05, 1e-9, 0]], dtype=torch.float64)  # ratio ~7e-9
+    far = torch.tensor([[0.0, 0, 0.05], [0.1, 0, 0.05], [0.05, 0.1, 0.05]], dtype=torch.float64)
+    v, f = torch.cat([far, sliver]), torch.tensor([[0, 1, 2], [3, 4, 5]])
+    g = torch.Generator().manual_seed(6)
+    p = torch.rand(200, 3, generator=g, dtype=torch.float64) * torch.tensor([0.1, 0.02, 0.01]) - 0.005
+    assert torch.equal(nearest_faces(p, v, f, backend="warp"), nearest_faces_reference(p, v, f))
+    assert (nearest_faces_reference(p, v, f) == 1).all()
 
 
 def test_torch_search_equals_the_plain_reference_exactly():
@@ -135,20 +220,19 @@ def test_gradients_match_finite_differences():
     assert torch.autograd.gradcheck(lambda x: closest_points(x, v, f).distance, (pp,))
 
 
-def test_fallback_warns_once_and_stays_exact(monkeypatch):
-    monkeypatch.setattr(_backend, "_probe", {"module": None, "reason": "ImportError: simulated"})
-    monkeypatch.setattr(_backend, "_fcpw_probe", {"module": None, "reason": "ImportError: simulated"})
+def test_fallback_warns_once_and_stays_exact():
     v, f = _meshes()[0]
     p = torch.randn(300, 3, dtype=torch.float64) * 0.1
-    with warnings.catch_warnings(record=True) as caught:
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings(record=True) as caught:
+        mp.setattr(backends, "nearest_probe", lambda name: backends.Probe(False, f"{name}: simulated"))
         warnings.simplefilter("always")
         a = closest_points(p, v, f)
         closest_points(p, v, f)
+        with pytest.raises(RuntimeError, match="backend 'pcu' cannot be honoured: pcu: simulated"):
+            nearest_faces(p, v, f, backend="pcu")
     msgs = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
-    assert len(msgs) == 1 and "pip install fcpw point-cloud-utils" in msgs[0]
+    assert len(msgs) == 1 and "pip install fcpw warp-lang" in msgs[0] and "warp: simulated" in msgs[0]
     assert torch.equal(a.face_id, nearest_faces_reference(p, v, f))
-    with pytest.raises(RuntimeError, match="simulated"):
-        nearest_faces(p, v, f, backend="pcu")
 
 
 def test_empty_and_bad_shapes():
@@ -163,23 +247,9 @@ def test_empty_and_bad_shapes():
         closest_points(torch.zeros(5, 3), v, f, backend="gpu")
 
 
-def test_the_accelerator_is_imported_lazily():
-    code = "import sys, pav.geometry; print('point_cloud_utils' in sys.modules)"
+def test_the_accelerators_are_imported_lazily():
+    code = ("import sys, pav.geometry, pav.backends; "
+            "print(sorted(m for m in ('fcpw', 'warp', 'point_cloud_utils') if m in sys.modules))")
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
-    assert out.strip() == "False"
-
-
-def test_closest_points_fast_equals_the_differentiable_path():
-    from pav.geometry import closest_points, closest_points_fast, head_like_mesh
-
-    v, f = head_like_mesh(40, 20)
-    v = v.float()
-    g = torch.Generator().manual_seed(5)
-    x = v[torch.randint(len(v), (3000,), generator=g)] + 0.01 * torch.randn(3000, 3, generator=g)
-    fast, ref = closest_points_fast(x, v, f), closest_points(x, v, f)
-    torch.testing.assert_close(fast.distance, ref.distance, atol=1e-6, rtol=0)
-    torch.testing.assert_close(fast.points, ref.points, atol=1e-6, rtol=0)
-    same = fast.face_id == ref.face_id  # where the search agrees, the barycentrics do too
-    assert same.float().mean() > 0.9
-    torch.testing.assert_close(fast.bary[same], ref.bary[same], atol=1e-5, rtol=0)
+    assert out.strip() == "[]"

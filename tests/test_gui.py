@@ -105,3 +105,35 @@ def test_window_draws_animates_switches_and_exports(display, small_avatar, tmp_p
     assert len(frames) == 8 and meta["size"] == (64, 64) and meta["codec"].startswith("h264")
     assert "exported" in facts["message"]
     assert facts["ui_fps"] > 5  # measured across renders and an export; the ≥ 30 fps target is in `pav bench`
+
+
+@pytest.fixture(scope="module")
+def tiny_collection(tmp_path_factory):
+    out = tmp_path_factory.mktemp("soak") / "tiny"
+    done = subprocess.run([sys.executable, "-m", "pav", "synth", str(out), "--appearances", "2", "--frames", "6",
+                           "--size", "48", "--supersample", "1"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+def test_soak_two_minutes_of_random_use(display, tiny_collection, tmp_path):
+    """tests/soak_app.py: ≥ 2 minutes of seeded random use of `main.py --train` through xdotool."""
+    if shutil.which("xdotool") is None or shutil.which("import") is None:
+        pytest.skip("needs xdotool and ImageMagick (apt-get install xdotool imagemagick)")
+    env = dict(os.environ, DISPLAY=display)
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "soak_app.py"), str(tiny_collection), str(tmp_path),
+                           "--seconds", "130", "--seed", "0"], env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    r = json.loads((tmp_path / "soak.json").read_text())
+    log = (tmp_path / "app.log").read_text()
+    print(json.dumps({k: r[k] for k in ("actions", "rss_start_mb", "rss_end_mb", "head", "exit_code")}),
+          {k: v for k, v in r["frame_stats"].items() if k != "widgets"})
+    assert r["alive_at_end"] and r["exit_code"] == 0
+    assert "Traceback" not in log
+    assert all(r["actions"].get(k, 0) > 0 for k in ("orbit", "pan", "wheel", "slider", "appearance", "key",
+                                                      "resize", "export", "cancel_export", "training", "play"))
+    assert r["frame_stats"]["worst_after_startup_ms"] <= 200, r["frame_stats"]
+    assert r["rss_end_mb"] - r["rss_start_mb"] < 100
+    assert r["head"]["foreground_fraction"] > 0.05 and r["head"]["std"] > 10  # a head, not an empty view
+    assert (tmp_path / "tiny.pav").exists()  # closing saved the training

@@ -103,12 +103,21 @@ def test_flame_pickle_loads_without_chumpy(flame_pkl, flame_arrays):
     np.testing.assert_array_equal(model.J_regressor.numpy(), flame_arrays["J_regressor"].astype(np.float32))
 
 
-def test_zero_parameters_give_the_template_exactly(flame_pkl, flame_arrays):
-    model = load_head_model(flame_pkl)
-    out = model()
-    assert torch.equal(out.vertices[0], model.v_template)
-    np.testing.assert_allclose(out.joints[0].numpy(), flame_arrays["J_regressor"] @ flame_arrays["v_template"],
-                               atol=1e-6)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_zero_parameters_give_the_template_exactly(flame_pkl, flame_arrays, dtype):
+    """Zero shape, expression, pose and translation, given explicitly (B = 2) or left out: the template
+    bit for bit, and the joints of the template."""
+    model = load_head_model(flame_pkl).to(dtype)
+    template = model.v_template
+    zeros = dict(shape=torch.zeros(2, model.n_shape, dtype=dtype),
+                 expression=torch.zeros(2, model.n_expression, dtype=dtype),
+                 pose=torch.zeros(2, model.n_joints, 3, dtype=dtype), translation=torch.zeros(2, 3, dtype=dtype))
+    for out in (model(), model(**zeros)):
+        for b in range(len(out.vertices)):
+            assert torch.equal(out.vertices[b], template)
+    joints = flame_arrays["J_regressor"].astype(np.float32).astype(np.float64) @ template.double().numpy()
+    np.testing.assert_allclose(model(**zeros).joints[1].double().numpy(), joints, rtol=0,
+                               atol=1e-12 if dtype == torch.float64 else 1e-7)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -37,6 +37,8 @@ def test_metrics_match_scikit_image(noise):
     assert psnr(a, b) == pytest.approx(metrics.peak_signal_noise_ratio(a.numpy(), b.numpy(), data_range=1.0), abs=1e-9)
 
 
-def test_learned_metrics_are_reported_unavailable_with_a_reason():
+def test_learned_metrics_are_reported_unavailable_with_a_reason(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no weight files (tests/test_learned_metrics.py: with them)
+    monkeypatch.delenv("PAV_WEIGHTS", raising=False)
     status = learned_metrics_status()
     assert set(status) == {"lpips", "dists", "fid"} and all("weights" in why for why in status.values())

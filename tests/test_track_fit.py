@@ -174,3 +174,46 @@ def test_a_model_without_the_468_point_embedding_is_refused(head):
     small.landmark_faces, small.landmark_bary = head.landmark_faces[:68], head.landmark_bary[:68]
     with pytest.raises(ValueError, match="68-point landmark embedding"):
         landmark_head(small)
+
+
+def test_fit_with_a_fixed_identity_keeps_it_and_recovers_the_motion(head):
+    """`track --identity`: the shape is the avatar's and is not optimised; per-frame meshes are still found."""
+    size, n = 256, 10
+    g = torch.Generator().manual_seed(5)
+    shape = torch.zeros(1, head.n_shape, dtype=torch.float64)
+    shape[0, torch.randperm(head.n_shape, generator=g)[:10]] = torch.rand(10, generator=g, dtype=torch.float64) * 0.5
+    full = copy.deepcopy(head).double()
+    focal = 0.5 * size / math.tan(math.radians(FitConfig.fov_deg) / 2)
+    expression, pose, translation = _random_params(head, n, 21)
+    with torch.no_grad():
+        out = full(shape=shape.expand(n, -1), expression=expression, pose=pose, translation=translation)
+    landmarks = project(out.landmarks, torch.tensor(focal, dtype=torch.float64), size / 2).numpy()
+    result = fit(head, [landmarks], [np.arange(n) * 50], size, ["drive"], identity=shape[0].numpy())
+    np.testing.assert_array_equal(result.shape, shape[0].numpy())  # exactly the given identity
+    video = result.videos[0]
+    assert video.landmark_error.mean() < 0.003
+    with torch.no_grad():
+        fitted = full(shape=shape.expand(n, -1), expression=torch.tensor(video.expression),
+                      pose=torch.tensor(video.pose), translation=torch.tensor(video.translation)).vertices
+    aligned = fitted - fitted.mean(1, keepdim=True) - (out.vertices - out.vertices.mean(1, keepdim=True))
+    assert aligned.norm(dim=-1).mean() < 0.003  # metres, each frame's offset removed
+    with pytest.raises(ValueError, match="identity shape"):
+        fit(head, [landmarks], [np.arange(n)], size, ["drive"], identity=np.zeros(3))
+
+
+def test_identity_is_read_from_a_checkpoint_or_a_collection(tmp_path):
+    from pav.checkpoint import read_metadata
+    from pav.track.identity import read_identity
+    from safetensors import safe_open
+
+    demo = "assets/demo/avatar.pav"
+    ident = read_identity(demo)
+    with safe_open(demo, framework="pt") as f:
+        np.testing.assert_array_equal(ident.shape, f.get_tensor("shape").double().reshape(-1).numpy())
+    assert ident.head_checksum == read_metadata(demo)["head_model"]["checksum"] and ident.source == "checkpoint"
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="neither an avatar checkpoint"):
+        read_identity(junk)
+    with pytest.raises(ValueError, match="not a PAV collection"):
+        read_identity(tmp_path)

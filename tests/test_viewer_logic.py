@@ -81,7 +81,7 @@ class FakeRenderer:
             if cancelled():
                 self.cancelled += 1
                 return None
-        self.calls.append((request.camera.height, float(request.expression[0])))
+        self.calls.append((max(request.camera.width, request.camera.height), float(request.expression[0])))
         return np.full((request.camera.height, request.camera.width, 3), int(request.expression[0]), np.uint8)
 
 
@@ -104,7 +104,7 @@ def test_scheduler_refines_progressively_when_idle_and_previews_while_dragging()
     wait_idle(sched)
     assert fake.calls == [(32, 0.0), (64, 0.0), (128, 0.0)]
     frame = sched.latest()
-    assert frame.image.shape == (128, 192, 3) and frame.version == s.version
+    assert frame.image.shape == (85, 128, 3) and frame.version == s.version  # 128 is the longest side
     sched.submit(s.version, s.request, 1.5, interacting=False)  # nothing changed: nothing rendered
     wait_idle(sched)
     assert len(fake.calls) == 3
@@ -217,8 +217,26 @@ def test_training_session_steps_in_background_and_saves_under_the_lock():
     touched = []
     session.on_step = lambda: touched.append(1)
     session.start()
-    session._thread.join(5)
+    end = time.time() + 5
+    while session.trainer.step_count < 25 and time.time() < end:
+        time.sleep(0.01)
+    time.sleep(0.05)
     assert not session.running and session.trainer.step_count == 25 and session.error is None
     assert session.trainer.prepared_unlocked == 25
     assert [h[0] for h in session.history] == list(range(1, 26)) and len(touched) == 2  # steps 10 and 20
     assert session.save() == 25 and saved == [True]
+
+
+def test_scheduler_finishes_interactive_previews_so_dragging_cannot_starve_the_view():
+    fake = FakeRenderer(delay=0.2)
+    sched = RenderScheduler(fake, ViewerSettings(preview_size=16, refine_sizes=(), final_size=32))
+    s = ViewerState(["e"], ["global"], ["x"])
+    for value in (1, 2, 3):  # a drag: a new state every 50 ms, each faster than a render
+        s.expression[0] = value
+        s.touch()
+        sched.submit(s.version, s.request, 1.0, interacting=True)
+        time.sleep(0.05)
+    wait_idle(sched)
+    assert fake.cancelled == 0 and fake.calls[0] == (16, 1.0) and fake.calls[-1] == (16, 3.0)
+    assert sched.latest().version == s.version
+    sched.close()

@@ -1,12 +1,20 @@
-"""The desktop app: a glfw window with an OpenGL 3.3 context, the imgui panel, the live render.
+"""The desktop app: a glfw window with an OpenGL 3.3 context, the imgui panel, the live render, the
+keyframe editor and its timeline strip.
 
-Main loop: poll → panel → orbit input → scheduler.submit → upload the newest finished frame → draw
-image (+ mesh overlay) → imgui → swap. Rendering runs in the scheduler's worker thread, so the UI loop
-never waits for it. `on_frame(app)` is a hook called once per UI frame (tests drive the app with it).
+Main loop: poll → panel + timeline + keys → orbit input → scheduler.submit → upload the newest finished
+frame → draw image (+ mesh overlay) → imgui → swap. Rendering runs in the scheduler's worker thread, so
+the UI loop never waits for it. `on_frame(app)` is a hook called once per UI frame (tests drive the app
+with it). The UI frame timer (`frame_stats`) is written as JSON on exit, and on SIGUSR1, to
+$PAV_FRAME_STATS when that is set (the soak test reads it).
 """
 from __future__ import annotations
 
 import ctypes
+import json
+import os
+import signal
+import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -19,19 +27,33 @@ from OpenGL import GL
 
 from pav.camera import opengl_view_projection
 from pav.io import write_png
+from pav.provenance import Provenance
 
 from .display import ImageDisplay, MeshOverlay, fit_viewport
+from .editor import Editor
+from .editor_panel import EditorPanel, draw_help, draw_timeline, draw_view_range
+from .layout import DragInput, GlfwMetrics, ViewLayout, WindowMetrics, layout
 from .orbit import OrbitCamera
-from .panels import PANEL_WIDTH, Panel, PanelStatus
+from .panels import Panel, PanelStatus
+from .paths import output_path
 from .scenes import Scene
 from .scheduler import RenderScheduler
 from .state import ViewerSettings, ViewerState
 from .timeline import ExportJob, Player, Recorder, snapshot
 
 
+def fit_to_screen(size, screen, margin: int = 80) -> tuple[int, int]:
+    """The window size: `size` (W, H), shrunk to the screen (W, H) less a margin for the desktop's bars;
+    unchanged when the screen is unknown."""
+    if not screen or min(screen) <= margin:
+        return int(size[0]), int(size[1])
+    return min(int(size[0]), screen[0] - margin), min(int(size[1]), screen[1] - margin)
+
+
 class App:
     def __init__(self, scene: Scene, settings: ViewerSettings = ViewerSettings(), size=(1280, 800),
-                 on_frame: Callable[["App"], None] | None = None, training=None):
+                 on_frame: Callable[["App"], None] | None = None, training=None,
+                 metrics: WindowMetrics | None = None):
         self.scene = scene
         self.training = training
         self.settings = settings
@@ -48,9 +70,27 @@ class App:
         self.screenshot_path: Path | None = None
         """set to a path to save the next drawn frame there (the panel's button, tests)."""
         self.last_screenshot: np.ndarray | None = None
-        self._shown_version = -1
-        self._shown_height = 0
+        self._shown: tuple | None = None  # (version, width, height) of the frame on screen
+        self.drag = DragInput()
+        self.confirm_quit = False
+        """True while the 'an export is running: quit?' question is open."""
+        self.editor = Editor.for_state(self.state)
+        self.editor_panel = EditorPanel()
+        self.show_help = False
+        self.frame_stats = {"frames": 0, "worst_ms": 0.0, "worst_after_startup_ms": 0.0, "total_s": 0.0,
+                            "over_200ms_after_startup": 0}
+        """UI frame timer: start-up is the first 3 s or 30 frames (first renders, shader compiles)."""
+        self._started = time.perf_counter()
+        self._dump_stats = False
+        self._terminate = False
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGUSR1, lambda *_: setattr(self, "_dump_stats", True))
+            signal.signal(signal.SIGTERM, lambda *_: setattr(self, "_terminate", True))  # close cleanly
+        # PyOpenGL calls release the GIL; with the render, training and export threads busy, getting it back
+        # waits up to one switch interval (5 ms default) per call: a shorter interval keeps UI frames short
+        sys.setswitchinterval(0.0005)
         self._init_window(size, scene.title)
+        self.metrics = metrics or GlfwMetrics(self.window)
         self.display = ImageDisplay()
         self.overlay = MeshOverlay(scene.faces)
         self.scheduler = RenderScheduler(scene.render, settings)
@@ -63,6 +103,9 @@ class App:
         warnings.filterwarnings("ignore", category=glfw.GLFWError)  # failures are reported below, in one line
         if not glfw.init():
             raise RuntimeError("could not initialise GLFW: is a display available (DISPLAY / Xvfb)?")
+        monitor = glfw.get_primary_monitor()
+        mode = glfw.get_video_mode(monitor) if monitor else None
+        size = fit_to_screen(size, (mode.size.width, mode.size.height) if mode else None)
         glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
         glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
         glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
@@ -75,7 +118,6 @@ class App:
         glfw.swap_interval(1)
         imgui.create_context()
         implot.create_context()
-        imgui.get_io().config_flags |= imgui.ConfigFlags_.nav_enable_keyboard
         imgui.get_io().set_ini_filename("")
         window_address = ctypes.cast(self.window, ctypes.c_void_p).value
         imgui.backends.glfw_init_for_opengl(window_address, True)
@@ -86,27 +128,28 @@ class App:
         self.state.touch()
 
     # ---- per frame ---------------------------------------------------------------------------------
-    def viewport(self) -> tuple[int, int, int, int]:
-        """The render area in GL window coordinates (right of the panel)."""
-        w, h = glfw.get_framebuffer_size(self.window)
-        return PANEL_WIDTH, 0, max(1, w - PANEL_WIDTH), max(1, h)
+    def layout(self) -> ViewLayout:
+        """Where the panel, the view and the timeline are, in window and framebuffer pixels."""
+        return layout(self.metrics)
 
-    def _handle_mouse(self) -> None:
+    def viewport(self) -> tuple[int, int, int, int]:
+        """The render area as a glViewport rectangle (framebuffer pixels, origin bottom-left)."""
+        return self.layout().gl_view
+
+    def _handle_mouse(self, lay: ViewLayout) -> None:
         io = imgui.get_io()
-        vx, _, vw, vh = self.viewport()
-        over_view = io.mouse_pos.x >= vx and not io.want_capture_mouse
-        dragging = over_view and any(io.mouse_down[b] for b in range(3))
-        dx, dy = io.mouse_delta.x, io.mouse_delta.y
-        if dragging and (dx or dy):
-            if io.mouse_down[0]:
-                self.state.orbit.rotate(dx, dy)
-            else:
-                self.state.orbit.pan(dx, dy, vh)
+        ev = self.drag.update((io.mouse_pos.x, io.mouse_pos.y), tuple(bool(io.mouse_down[b]) for b in range(3)),
+                              io.mouse_wheel, io.want_capture_mouse, lay)
+        if ev.rotate != (0.0, 0.0):
+            self.state.orbit.rotate(*ev.rotate)
             self.state.touch()
-        if over_view and io.mouse_wheel:
-            self.state.orbit.zoom(io.mouse_wheel)
+        if ev.pan != (0.0, 0.0):
+            self.state.orbit.pan(*ev.pan, lay.view[3])  # window pixels over the view's height in window pixels
             self.state.touch()
-        self.interacting = dragging
+        if ev.zoom:
+            self.state.orbit.zoom(ev.zoom)
+            self.state.touch()
+        self.interacting = ev.dragging
 
     def step(self) -> None:
         """One UI frame."""
@@ -115,29 +158,35 @@ class App:
         imgui.backends.opengl3_new_frame()
         imgui.backends.glfw_new_frame()
         imgui.new_frame()
-        _, height = glfw.get_framebuffer_size(self.window)
-        actions = self.panel.draw(self.state, self.status, height)
+        lay = self.layout()
+        actions = self.panel.draw(self.state, self.status, lay.window[1], sections=(self._editor_sections,))
+        draw_timeline(self.editor, self.state, lay)
+        if self.show_help:
+            draw_help(lay)
+        self._keys(actions)
+        self._quit_question()
         if actions.reset_camera:
             self.reset_camera()
         self._animation(actions)
-        self._handle_mouse()
+        self._handle_mouse(lay)
         if self.on_frame:
             self.on_frame(self)
 
-        _, _, vw, vh = self.viewport()
-        self.scheduler.submit(self.state.version, self.state.request, vw / vh, self.interacting)
+        self.scheduler.submit(self.state.version, self.state.request, lay.aspect, self.interacting)
         frame = self.scheduler.latest()
-        if frame is not None and (frame.version, frame.height) != (self._shown_version, self._shown_height):
+        if frame is not None and (frame.version, frame.width, frame.height) != self._shown:
             self.display.upload(frame.image)
-            self._shown_version, self._shown_height = frame.version, frame.height
-            self.status.render_ms, self.status.render_height = 1000 * frame.seconds, frame.height
+            self._shown = (frame.version, frame.width, frame.height)
+            s = self.status
+            s.render_ms, s.render_height, s.render_width = 1000 * frame.seconds, frame.height, frame.width
+            s.samples_per_ray, s.final = frame.samples_per_ray or self.scene.samples_per_ray, frame.final
         self.status.render_error = self.scheduler.error or ""
 
-        GL.glViewport(0, 0, *glfw.get_framebuffer_size(self.window))
+        GL.glViewport(0, 0, *lay.framebuffer)
         GL.glClearColor(0.1, 0.1, 0.11, 1.0)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
         if self.display.size:
-            view = fit_viewport(*self.display.size, *self.viewport())
+            view = fit_viewport(*self.display.size, *lay.gl_view)
             self.display.draw(view)
             if self.state.show_mesh:
                 camera = self.state.orbit.camera(view[2], view[3])
@@ -146,7 +195,7 @@ class App:
         imgui.render()
         imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())
         if actions.screenshot:
-            self.screenshot_path = Path(f"pav-screenshot-{time.strftime('%Y%m%d-%H%M%S')}.png")
+            self.screenshot_path = output_path("screenshots", ".png")
         if self.screenshot_path is not None:
             self.last_screenshot = self.screenshot(self.screenshot_path)
             self.status.message = f"saved {self.screenshot_path}"
@@ -155,6 +204,62 @@ class App:
         self.frames += 1
         dt = time.perf_counter() - start
         self.status.ui_fps = 0.9 * self.status.ui_fps + 0.1 / max(dt, 1e-4) if self.frames > 1 else 1 / max(dt, 1e-4)
+        self._time_frame(dt, start)
+
+    def _time_frame(self, dt: float, start: float) -> None:
+        st = self.frame_stats
+        st["frames"] += 1
+        st["total_s"] += dt
+        st["worst_ms"] = max(st["worst_ms"], 1000 * dt)
+        if start - self._started > 3.0 and st["frames"] > 30:
+            st["worst_after_startup_ms"] = max(st["worst_after_startup_ms"], 1000 * dt)
+            st["over_200ms_after_startup"] += dt > 0.2
+        if self._dump_stats:
+            self._dump_stats = False
+            self.write_stats()
+
+    def write_stats(self) -> None:
+        """The frame timer as JSON at $PAV_FRAME_STATS (nothing when unset)."""
+        path = os.environ.get("PAV_FRAME_STATS")
+        if path:
+            from pav.io import write_json
+
+            write_json(path, dict(self.frame_stats, mean_ms=1000 * self.frame_stats["total_s"]
+                                  / max(1, self.frame_stats["frames"]), widgets=self.panel.rects,
+                                  export_running=self.export_job is not None,
+                                  training=None if self.training is None else self.training.running,
+                                  keyframes=len(self.editor.keys), playing=self.editor.playing,
+                                  final=self.status.final, shown=self._shown, version=self.state.version))
+
+    def _editor_sections(self) -> None:
+        """Drawn inside the panel: the trained view range, then the keyframe editor."""
+        goto = draw_view_range(self.state, self.scene.view_range)
+        if goto is not None:
+            self.state.orbit.yaw_deg, self.state.orbit.pitch_deg = goto
+            self.state.touch()
+        self.editor_panel.draw(self.editor, self.state, self.recorder, self.player)
+
+    def _keys(self, actions) -> None:
+        """space, K, Delete, Left/Right, R, S, F1 (not while typing in a text field)."""
+        io = imgui.get_io()
+        if io.want_text_input:
+            return
+        pressed = lambda key: imgui.is_key_pressed(key, False)  # noqa: E731
+        K = imgui.Key
+        if pressed(K.space):
+            self.editor.toggle(time.perf_counter())
+        if pressed(K.k):
+            self.editor.add_key(self.state)
+        if pressed(K.delete):
+            self.editor.delete_key()
+        if pressed(K.left_arrow) or pressed(K.right_arrow):
+            self.editor.step_key(-1 if pressed(K.left_arrow) else 1, self.state)
+        if pressed(K.r):
+            actions.reset_camera = True
+        if pressed(K.s):
+            actions.screenshot = True
+        if pressed(K.f1):
+            self.show_help = not self.show_help
 
     def _animation(self, actions) -> None:
         now = time.perf_counter()
@@ -171,13 +276,16 @@ class App:
                 self.player.seek(actions.seek, self.state)
             self.player.tick(self.state, now)
         self.recorder.tick(self.state, now)
+        self.editor.tick(self.state, now)
         if actions.export:
-            self.start_export(Path(f"pav-clip-{time.strftime('%Y%m%d-%H%M%S')}.mp4"), self.panel.export_size,
-                              self.panel.export_orbit)
+            self.start_export(output_path("clips", ".mp4"), self.panel.export_size, self.panel.export_orbit)
         job = self.export_job
         if job is not None and job.done:
-            self.status.message = f"export failed: {job.error}" if job.error else f"exported {job.path} ({job.written} frames)"
+            self.status.message = (f"export failed: {job.error}" if job.error else "export cancelled" if job.cancelled
+                                   else f"exported {job.path} ({job.written} frames)")
             self.export_job = None
+        if actions.cancel_export and self.export_job is not None:
+            self.export_job.cancel()
         s = self.status
         s.recording, s.recorded_frames = self.recorder.recording, len(self.recorder.frames)
         s.sequence_frames = len(self.player.frames) if self.player else 0
@@ -187,21 +295,26 @@ class App:
         s.training = self.training
         if self.training is not None and actions.toggle_training:
             if self.training.running:
-                self.training.stop(wait=False)
+                self.training.pause()
             else:
                 self.training.start()
         if self.training is not None and actions.save_training:
             self.training.save()
 
     def start_export(self, path: Path, size: int, orbit_degrees: float = 0.0) -> ExportJob:
-        """Export the recording, else the loaded video, else a 2-second still of the current state."""
+        """Export the keyframe animation (the frames the editor plays, as `render --drive anim.json`), else
+        the recording, else the loaded video, else a 2-second still of the current state."""
         if self.scene.export is None:
             raise RuntimeError("this scene cannot export (no avatar)")
-        current = snapshot(self.state)
-        frames = self.recorder.frames or (self.player.frames if self.player else None) or [current] * 50
-        frames = [type(k)(k.expression, k.pose, k.orbit or current.orbit, current.appearance if k.appearance is None
-                          else k.appearance) for k in frames]
-        self.export_job = ExportJob(self.scene.export, frames, path, self.recorder.fps, size, orbit_degrees)
+        if self.editor.keys:
+            frames, fps = self.editor.clip(), self.editor.animation.fps
+        else:
+            current = snapshot(self.state)
+            frames = self.recorder.frames or (self.player.frames if self.player else None) or [current] * 50
+            frames = [type(k)(k.expression, k.pose, k.orbit or current.orbit, current.appearance
+                              if k.appearance is None else k.appearance) for k in frames]
+            fps = self.recorder.fps
+        self.export_job = ExportJob(self.scene.export, frames, path, fps, size, orbit_degrees)
         return self.export_job
 
     def screenshot(self, path: str | Path) -> np.ndarray:
@@ -211,23 +324,52 @@ class App:
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
         data = GL.glReadPixels(0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
         image = np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
-        write_png(path, image)
+        names = self.scene.appearance_names
+        appearance = names[self.state.appearance] if isinstance(self.state.appearance, int) and \
+            0 <= self.state.appearance < len(names) else ""
+        write_png(path, image, provenance=Provenance(self.scene.checkpoint_sha256, appearance))
         return image
 
     def run(self, max_frames: int | None = None) -> None:
         try:
-            while not glfw.window_should_close(self.window) and (max_frames is None or self.frames < max_frames):
+            while (max_frames is None or self.frames < max_frames) and not self._terminate:
+                if glfw.window_should_close(self.window):
+                    if self.export_job is None or self.export_job.done:
+                        break
+                    glfw.set_window_should_close(self.window, False)  # an export is running: ask first
+                    self.confirm_quit = True
                 self.step()
         finally:
             self.close()
+
+    def _quit_question(self) -> None:
+        """The modal 'an export is running' question; its answer cancels the export and quits, or not."""
+        if not self.confirm_quit:
+            return
+        if self.export_job is None or self.export_job.done:
+            self.confirm_quit = False
+            return
+        imgui.open_popup("Quit PAV?")
+        if imgui.begin_popup_modal("Quit PAV?", None, imgui.WindowFlags_.always_auto_resize)[0]:
+            imgui.text(f"An export is running ({100 * self.export_job.progress:.0f}%).")
+            if imgui.button("cancel the export and quit"):
+                self.export_job.cancel(wait=30)
+                self.confirm_quit = False
+                glfw.set_window_should_close(self.window, True)
+            imgui.same_line()
+            if imgui.button("keep exporting"):
+                self.confirm_quit = False
+            imgui.end_popup()
 
     def request_close(self) -> None:
         glfw.set_window_should_close(self.window, True)
 
     def close(self) -> None:
-        if self.training is not None:  # keep the work: stop after the current step and save
-            self.training.stop()
-            self.training.save()
+        self.write_stats()
+        if self.export_job is not None and not self.export_job.done:
+            self.export_job.cancel(wait=30)  # no half-written clip, no temp file
+        if self.training is not None:  # keep the work: stop after the current step, join, save
+            self.training.close()
         self.scheduler.close()
         imgui.backends.opengl3_shutdown()
         imgui.backends.glfw_shutdown()

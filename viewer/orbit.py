@@ -9,9 +9,8 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import torch
-
-from pav.camera import Camera, orbit
+from pav.animation import OrbitView
+from pav.camera import Camera
 
 
 @dataclass
@@ -46,10 +45,20 @@ class OrbitCamera:
         self.radius = float(np.clip(self.radius * 0.9 ** wheel_steps, 0.15, 5.0))
 
     def camera(self, width: int, height: int) -> Camera:
-        return Camera.from_fov(torch.as_tensor(self._c2w(), dtype=torch.float32), self.fov_deg, width, height)
+        return self.view().camera(width, height)
+
+    def view(self) -> OrbitView:
+        """As pav's OrbitView: the animation model's camera (one place computes the pinhole camera)."""
+        return OrbitView(np.asarray(self.target, np.float64).copy(), float(self.radius), float(self.yaw_deg),
+                         float(self.pitch_deg), float(self.fov_deg))
+
+    @staticmethod
+    def from_view(view: OrbitView) -> "OrbitCamera":
+        return OrbitCamera(np.asarray(view.target, np.float64).copy(), float(view.radius), float(view.yaw_deg),
+                           float(view.pitch_deg), float(view.fov_deg))
 
     def copy(self) -> "OrbitCamera":
         return replace(self, target=self.target.copy())
 
     def _c2w(self) -> np.ndarray:
-        return orbit(self.target, self.radius, self.yaw_deg, self.pitch_deg).numpy()
+        return self.camera(1, 1).c2w.double().numpy()

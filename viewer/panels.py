@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from imgui_bundle import imgui, implot
 
+from .layout import PANEL_WIDTH
 from .state import VIEW_MODES, ViewerState
-
-PANEL_WIDTH = 400
 
 
 @dataclass
@@ -22,6 +21,11 @@ class PanelStatus:
     ui_fps: float = 0.0
     render_ms: float = 0.0
     render_height: int = 0
+    render_width: int = 0
+    samples_per_ray: int | None = None
+    """of the image on screen; None: the avatar's own (final-quality) setting."""
+    final: bool = False
+    """nothing is left to refine for the image on screen."""
     message: str = ""
     """the last event (export finished, screenshot saved)."""
     render_error: str = ""
@@ -39,6 +43,15 @@ class PanelStatus:
     """the TrainingSession when the app trains (read-only here)."""
 
 
+def render_line(status: PanelStatus) -> str:
+    """'render 812 ms, 256×160, 48 samples/ray (refining)' or '… , final' for the image on screen."""
+    if not status.render_height:
+        return "rendering…"
+    samples = "default" if status.samples_per_ray is None else str(status.samples_per_ray)
+    return (f"render {status.render_ms:.0f} ms, {status.render_width}×{status.render_height}, "
+            f"{samples} samples/ray, {'final' if status.final else 'refining'}")
+
+
 @dataclass
 class PanelActions:
     """One-shot requests from the panel to the app, cleared every frame."""
@@ -49,25 +62,36 @@ class PanelActions:
     toggle_playing: bool = False
     seek: int | None = None
     export: bool = False
+    cancel_export: bool = False
     toggle_training: bool = False
     save_training: bool = False
 
 
+def mark(rects: dict, name: str) -> None:
+    """Remember where the last widget was drawn (window pixels): the soak test clicks widgets by name."""
+    lo, hi = imgui.get_item_rect_min(), imgui.get_item_rect_max()
+    rects[name] = [lo.x, lo.y, hi.x, hi.y]
+
+
 @dataclass
 class Panel:
+    rects: dict = field(default_factory=dict)
+    """name → [x0, y0, x1, y1] of a few widgets, this frame (see `mark`)."""
     filter_text: str = ""
     export_size: int = 256
     export_orbit: float = 0.0
     actions: PanelActions = field(default_factory=PanelActions)
 
-    def draw(self, state: ViewerState, status: PanelStatus, height: int) -> PanelActions:
+    def draw(self, state: ViewerState, status: PanelStatus, height: int, sections=()) -> PanelActions:
+        """The panel; `sections` are extra callables drawn inside it (the keyframe editor)."""
         self.actions = PanelActions()
         imgui.set_next_window_pos(imgui.ImVec2(0, 0))
         imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, height))
         flags = imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_resize | imgui.WindowFlags_.no_collapse
         imgui.begin("PAV", None, flags)
         imgui.push_item_width(-140)  # leave room for the labels
-        imgui.text(f"UI {status.ui_fps:5.1f} fps | render {status.render_ms:6.1f} ms @ {status.render_height}px")
+        imgui.text(f"UI {status.ui_fps:5.1f} fps")
+        imgui.text(render_line(status))
         for line in (status.message, status.render_error):
             if line:
                 imgui.text_wrapped(line)
@@ -75,6 +99,8 @@ class Panel:
         self._appearance(state)
         self._view(state)
         self._timeline(status)
+        for section in sections:
+            section()
         self._pose(state)
         self._expressions(state)
         imgui.pop_item_width()
@@ -85,12 +111,23 @@ class Panel:
         if not imgui.collapsing_header("Appearance", imgui.TreeNodeFlags_.default_open):
             return
         names = state.appearance_names
-        changed, state.appearance = imgui.combo("appearance", state.appearance, names)
+        changed = False
+        pairs = [("appearance", "appearance")] + ([("blend with", "blend_with")] if len(names) > 1 else [])
+        for label, attr in pairs:  # label above a full-width combo: long names are shown whole
+            imgui.text(label)
+            imgui.set_next_item_width(-1)
+            c, value = imgui.combo(f"##{attr}", getattr(state, attr), names)
+            mark(self.rects, attr)
+            if imgui.is_item_hovered():
+                imgui.set_tooltip(names[value])
+            setattr(state, attr, value)
+            changed = changed or c
         if len(names) > 1:
-            c2, state.blend_with = imgui.combo("blend with", state.blend_with, names)
             c3, state.blend = imgui.slider_float("blend", state.blend, 0.0, 1.0)
-            changed = changed or c2 or c3
+            mark(self.rects, "blend")
+            changed = changed or c3
         if changed:
+            state.weights = None
             state.touch()
 
     def _view(self, state: ViewerState) -> None:
@@ -105,6 +142,7 @@ class Panel:
         if changed:
             state.touch()
         changed, state.orbit.fov_deg = imgui.slider_float("field of view", state.orbit.fov_deg, 8.0, 60.0)
+        mark(self.rects, "fov")
         if changed:
             state.touch()
         if imgui.button("reset camera"):
@@ -124,12 +162,14 @@ class Panel:
             imgui.text_wrapped(f"training stopped: {session.error}")
         if imgui.button("pause training" if session.running else "resume training"):
             self.actions.toggle_training = True
+        mark(self.rects, "training")
         imgui.same_line()
         if imgui.button("save"):
             self.actions.save_training = True
         if session.saved_at_step is not None:
             imgui.same_line()
             imgui.text_disabled(f"saved at step {session.saved_at_step}")
+        history = history[-2000:]  # the plot's cost stays bounded however long training runs
         if len(history) > 1 and implot.begin_plot("##curve", imgui.ImVec2(-1, 120)):
             steps = np.array([h[0] for h in history], np.float64)
             implot.setup_axes("step", "PSNR (dB)", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
@@ -156,11 +196,17 @@ class Panel:
         _, self.export_size = imgui.slider_int("clip size", self.export_size, 64, 512)
         _, self.export_orbit = imgui.slider_float("orbit (deg)", self.export_orbit, 0.0, 360.0, "%.0f")
         if status.export_progress is not None:
-            imgui.progress_bar(status.export_progress, imgui.ImVec2(-1, 0), f"exporting {100 * status.export_progress:.0f}%")
+            imgui.progress_bar(status.export_progress, imgui.ImVec2(-90, 0), f"exporting {100 * status.export_progress:.0f}%")
+            imgui.same_line()
+            if imgui.button("cancel"):
+                self.actions.cancel_export = True
+            mark(self.rects, "cancel_export")
         elif imgui.button("export mp4"):
             self.actions.export = True
-        imgui.same_line()
-        imgui.text_disabled("(the recording, else the video, else the current pose)")
+        if status.export_progress is None:
+            mark(self.rects, "export")
+        if imgui.is_item_hovered():
+            imgui.set_tooltip("exports the keyframes, else the recording, else the video, else the current pose")
 
     def _pose(self, state: ViewerState) -> None:
         if not imgui.collapsing_header("Head pose (degrees)", imgui.TreeNodeFlags_.default_open):

@@ -61,6 +61,9 @@ class ViewerState:
     """second appearance for blending."""
     blend: float = 0.0
     """0 → `appearance` only, 1 → `blend_with` only."""
+    weights: np.ndarray | None = None
+    """(A,) weights set by animation playback (any mix of appearances); None: from the three above.
+    Editing the appearance controls clears it."""
     orbit: OrbitCamera = field(default_factory=OrbitCamera)
     mode: str = "rgb"
     show_mesh: bool = False
@@ -82,7 +85,10 @@ class ViewerState:
         self.touch()
 
     def appearance_weights(self) -> np.ndarray:
-        """(A,) weights: one-hot for the selected appearance, moved toward `blend_with` by `blend`."""
+        """(A,) weights: one-hot for the selected appearance, moved toward `blend_with` by `blend` (or the
+        playback's `weights`)."""
+        if self.weights is not None:
+            return self.weights.astype(np.float32).copy()
         w = np.zeros(len(self.appearance_names), np.float32)
         w[self.appearance] += 1.0 - self.blend
         w[self.blend_with] += self.blend

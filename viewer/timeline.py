@@ -3,7 +3,8 @@
 - `Recorder` samples the view state at a fixed rate while recording (sliders, camera, appearance).
 - `Player` steps through keyframes in real time (a recording, or a tracked video from a collection) and
   writes them into the state, so a video can be replayed in another appearance.
-- `ExportJob` renders keyframes to an mp4 in a worker thread with a progress fraction.
+- `ExportJob` renders keyframes to an mp4 in a worker thread with a progress fraction; `cancel()` stops it
+  at the next frame (the export writes through pav.io.atomic_path, so no temp file is left behind).
 """
 from __future__ import annotations
 
@@ -102,12 +103,18 @@ class Player:
 ExportFn = Callable[[list[Keyframe], Path, float, int, float, Callable[[int, int], None]], int]
 
 
+class ExportCancelled(Exception):
+    """Raised inside the export (from its progress callback) when the user cancels it."""
+
+
 class ExportJob:
-    """Runs an export in a background thread; the UI polls `progress`, `done`, `error`."""
+    """Runs an export in a background thread; the UI polls `progress`, `done`, `error`, `cancelled`."""
 
     def __init__(self, export: ExportFn, frames: list[Keyframe], path: Path, fps: float, size: int,
                  orbit_degrees: float = 0.0):
         self.path, self.progress, self.done, self.error, self.written = Path(path), 0.0, False, None, 0
+        self.cancelled = False
+        self._cancel = threading.Event()
         args = ([Keyframe(k.expression.copy(), k.pose.copy(), k.orbit.copy() if k.orbit else None,
                           None if k.appearance is None else k.appearance.copy()) for k in frames],
                 self.path, fps, size, orbit_degrees)
@@ -117,12 +124,22 @@ class ExportJob:
     def _run(self, export: ExportFn, args) -> None:
         try:
             self.written = export(*args, self._report)
+        except ExportCancelled:
+            self.cancelled = True
         except Exception:
             self.error = traceback.format_exc(limit=2)
         self.done = True
 
     def _report(self, done: int, total: int) -> None:
         self.progress = done / max(total, 1)
+        if self._cancel.is_set():
+            raise ExportCancelled()
+
+    def cancel(self, wait: float | None = None) -> None:
+        """Ask the export to stop at its next frame; `wait` seconds to wait for it (None: don't wait)."""
+        self._cancel.set()
+        if wait is not None:
+            self._thread.join(wait)
 
     def wait(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)

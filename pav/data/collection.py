@@ -23,7 +23,8 @@ FORMAT_VERSION = 1
 MANIFEST = "collection.json"
 TRANSFORMS = "transforms.json"
 SPLITS = ("train", "test", "novel")
-"""train/test frames have ground-truth images; novel frames carry only parameters and a camera."""
+"""train/test frames have ground-truth images. A novel frame is either a rotated-camera view of a test frame
+WITH ground truth (it has a `View` and images) or a cross-appearance replay without images (no `View`)."""
 DEFAULT_DEPTH_SCALE = 1e-4
 """Metres per unit of a 16-bit depth PNG (0.1 mm: depths up to 6.5 m, quantisation ≤ 0.05 mm)."""
 
@@ -64,6 +65,20 @@ class Manifest:
     """Free text: how the collection was made (e.g. the synth command line)."""
 
 
+@dataclass(frozen=True)
+class View:
+    """How a novel frame with ground truth was seen: its test frame's camera rotated about the head centre."""
+
+    yaw: float
+    """Degrees about the world up axis (+y) through `center`; positive moves the camera toward +x."""
+    pitch: float
+    """Degrees about the test camera's horizontal (x) axis through `center`; positive moves the camera up."""
+    center: tuple[float, float, float]
+    """The head centre (world, metres) the camera was rotated about."""
+    test_frame: int
+    """frame_index of the test frame (same appearance) whose parameters and camera were rotated."""
+
+
 @dataclass
 class Frame:
     """One video frame: camera, head parameters, split and (for train/test) its image files."""
@@ -88,7 +103,7 @@ class Frame:
     translation: np.ndarray
     """(3,) float64 head translation in metres."""
     file_path: str | None = None
-    """RGB image, relative to the appearance folder (None for novel frames)."""
+    """RGB image, relative to the appearance folder (None for novel replay frames, which have no ground truth)."""
     mask_path: str | None = None
     """Foreground mask (single-channel, 255 = head/hair/neck)."""
     face_mask_path: str | None = None
@@ -97,6 +112,8 @@ class Frame:
     """Optional 16-bit depth PNG of the bare head mesh (units: `Appearance.depth_scale`)."""
     source: str | None = None
     """Novel frames: "APPEARANCE/FRAME_INDEX" whose trajectory this frame reuses."""
+    view: View | None = None
+    """Novel frames with ground truth: the rotated viewpoint (None for every other frame)."""
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .collection import (DEFAULT_DEPTH_SCALE, FORMAT_NAME, FORMAT_VERSION, MANIFEST, SPLITS, TRANSFORMS,
-                         Appearance, AppearanceEntry, Collection, Frame, HeadModelRef, Manifest)
+                         Appearance, AppearanceEntry, Collection, Frame, HeadModelRef, Manifest, View)
 from .imagecheck import check_header
 from .jsonfields import JsonDoc
 
@@ -61,6 +61,23 @@ def read_manifest(root: Path) -> Manifest:
                     doc.string(r, "description", default=""))
 
 
+def _read_view(doc: JsonDoc, f: dict, where: str) -> View | None:
+    """The optional `view` record of a novel frame with ground truth: finite angles in range, a centre."""
+    raw = doc.get(f, "view", where, default=None)
+    if raw is None:
+        return None
+    where = f"{where}.view"
+    if not isinstance(raw, dict):
+        doc.fail(where, "must be an object {yaw, pitch, center, test_frame}")
+    yaw, pitch = doc.number(raw, "yaw", where), doc.number(raw, "pitch", where)
+    if not -180.0 <= yaw <= 180.0:
+        doc.fail(f"{where}.yaw", f"must be in [-180, 180] degrees, got {yaw}")
+    if not -90.0 < pitch < 90.0:
+        doc.fail(f"{where}.pitch", f"must be in (-90, 90) degrees, got {pitch}")
+    center = doc.array(raw, "center", where, shape=(3,))
+    return View(yaw, pitch, tuple(center.tolist()), doc.integer(raw, "test_frame", where, minimum=0))
+
+
 def _read_frame(doc: JsonDoc, f, k: int, defaults: dict, E: int, joint_names: list[str]) -> Frame:
     where = f"frames[{k}]"
     if not isinstance(f, dict):
@@ -89,14 +106,23 @@ def _read_frame(doc: JsonDoc, f, k: int, defaults: dict, E: int, joint_names: li
     intr = {key: doc.number(f, key, where, default=defaults[key], positive=key.startswith("fl"))
             for key in ("fl_x", "fl_y", "cx", "cy")}
     paths = {key: doc.relpath(f, key, where, default=None) for key, _ in IMAGE_FIELDS}
-    if split != "novel":
+    view = _read_view(doc, f, where)
+    if view is not None and split != "novel":
+        doc.fail(f"{where}.view", f"is only allowed on novel frames (this one is {split})")
+    if split != "novel" or view is not None:  # ground truth ⇔ images (novel: ⇔ a view record)
         for key in ("file_path", "mask_path", "face_mask_path"):
             if paths[key] is None:
-                doc.fail(f"{where}.{key}", f"is missing (required for {split} frames)")
+                kind = f"{split} frames" if view is None else "novel frames with a view (ground truth)"
+                doc.fail(f"{where}.{key}", f"is missing (required for {kind})")
+    else:
+        for key, _ in IMAGE_FIELDS:
+            if paths[key] is not None:
+                doc.fail(f"{where}.{key}", "is set on a novel frame without a view record: images of a novel "
+                                           "frame are ground truth and need its view {yaw, pitch, center, test_frame}")
     return Frame(index=index, timestamp=doc.number(f, "timestamp", where, default=index / defaults["fps"]),
                  split=split, c2w=c2w, fx=intr["fl_x"], fy=intr["fl_y"], cx=intr["cx"], cy=intr["cy"],
                  expression=expression, pose=pose, translation=translation,
-                 source=doc.string(f, "source", where, default=None), **paths)
+                 source=doc.string(f, "source", where, default=None), view=view, **paths)
 
 
 def read_appearance(entry: AppearanceEntry, folder: Path, check_images: bool = True) -> Appearance:
@@ -124,6 +150,11 @@ def read_appearance(entry: AppearanceEntry, folder: Path, check_images: bool = T
             doc.fail(f"frames[{k}].frame_index", f"{frame.index} repeats frames[{seen[frame.index]}]")
         seen[frame.index] = k
         frames.append(frame)
+    tests = {f.index for f in frames if f.split == "test"}
+    for k, frame in enumerate(frames):
+        if frame.view is not None and frame.view.test_frame not in tests:
+            doc.fail(f"frames[{k}].view.test_frame", f"{frame.view.test_frame} is not the frame_index of a test "
+                                                     "frame of this appearance")
     app = Appearance(name=entry.name, folder=folder, width=W, height=H, fx=defaults["fl_x"], fy=defaults["fl_y"],
                      cx=defaults["cx"], cy=defaults["cy"], expression_names=expression_names,
                      joint_names=joint_names, frames=frames, fps=defaults["fps"],

@@ -20,11 +20,12 @@ from .collection import SPLITS, Collection
 
 class FrameBatch(NamedTuple):
     images: torch.Tensor | None
-    """(N, H, W, 3) float32 RGB in [0, 1]; None for the novel split (no ground truth)."""
+    """(N, H, W, 3) float32 RGB in [0, 1]; None unless every frame has ground truth (novel replay frames have
+    none)."""
     masks: torch.Tensor | None
-    """(N, H, W) float32 foreground coverage in [0, 1]; None for novel."""
+    """(N, H, W) float32 foreground coverage in [0, 1]; None when `images` is."""
     face_masks: torch.Tensor | None
-    """(N, H, W) float32 face-region mask in [0, 1]; None for novel."""
+    """(N, H, W) float32 face-region mask in [0, 1]; None when `images` is."""
     depth: torch.Tensor | None
     """(N, H, W) float32 bare-mesh camera-space depth in metres (0 = no surface); None unless every frame
     has a depth file."""
@@ -46,6 +47,9 @@ class FrameBatch(NamedTuple):
     """(N,) int64 frame number within its video."""
     width: int
     height: int
+    views: torch.Tensor | None = None
+    """(N, 2) float32 yaw, pitch in degrees of novel frames with ground truth; None unless every frame has a
+    view."""
 
     @property
     def device(self) -> torch.device:
@@ -61,21 +65,28 @@ class FrameBatch(NamedTuple):
 
 
 def load_split(collection: Collection, split: str = "train", appearances: list[str] | None = None,
-               progress: bool = False, device: torch.device | str = "cpu") -> FrameBatch:
-    """Load every frame of `split` (of the named `appearances`, default all) as tensors on `device`.
+               progress: bool = False, ground_truth: bool = False, device: torch.device | str = "cpu") -> FrameBatch:
+    """Load every frame of `split` (of the named `appearances`, default all) as tensors on `device`; with
+    `ground_truth` only the frames that have images (for "novel": the rotated-camera views, not the replay
+    frames).
     All selected appearances must share one image size."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     names = appearances if appearances is not None else collection.appearance_names
+    if not names:
+        raise ValueError(f"{collection.root}: no appearances chosen to load (has {', '.join(collection.appearance_names)})")
     chosen = [collection.appearance(n) for n in names]  # raises for unknown names
     sizes = {(a.width, a.height) for a in chosen}
     if len(sizes) != 1:
         raise ValueError(f"appearances {names} have different image sizes {sorted(sizes)}; load them separately")
     (W, H), = sizes
-    items = [(collection.appearances.index(a), a, f) for a in chosen for f in a.frames_in(split)]
+    items = [(collection.appearances.index(a), a, f) for a in chosen for f in a.frames_in(split)
+             if f.file_path is not None or not ground_truth]
     if not items:
-        raise ValueError(f"{collection.root}: no {split} frames in appearances {names}")
-    with_gt = split != "novel"
+        what = f"{split} frames with ground truth" if ground_truth else f"{split} frames"
+        hint = " (make them with `python -m pav synth ... --novel-views`)" if split == "novel" and ground_truth else ""
+        raise ValueError(f"{collection.root}: no {what} in appearances {names}{hint}")
+    with_gt = all(f.file_path is not None for _, _, f in items)
     images, masks, faces, depths = [], [], [], []
     for _, app, f in tqdm(items, desc=f"loading {split}", disable=not progress, leave=False):
         if with_gt:
@@ -101,5 +112,7 @@ def load_split(collection: Collection, split: str = "train", appearances: list[s
         expression=numbers(lambda a, f: f.expression), pose=numbers(lambda a, f: f.pose),
         translation=numbers(lambda a, f: f.translation),
         appearance=torch.tensor([k for k, _, _ in items], dtype=torch.int64, device="cpu"),
-        frame_index=torch.tensor([f.index for _, _, f in items], dtype=torch.int64, device="cpu"), width=W, height=H)
+        frame_index=torch.tensor([f.index for _, _, f in items], dtype=torch.int64, device="cpu"), width=W, height=H,
+        views=(torch.tensor([[f.view.yaw, f.view.pitch] for _, _, f in items], dtype=torch.float32, device="cpu")
+               if all(f.view is not None for _, _, f in items) else None))
     return batch if torch.device(device).type == "cpu" else batch.to(device)

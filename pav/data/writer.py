@@ -45,6 +45,9 @@ def frame_dict(app: Appearance, f: Frame) -> dict:
         if float(value) != float(default):
             d[key] = float(value)
     d |= {"expression": _floats(f.expression), "pose": _floats(f.pose), "translation": _floats(f.translation)}
+    if f.view is not None:
+        d["view"] = {"yaw": float(f.view.yaw), "pitch": float(f.view.pitch), "center": _floats(f.view.center),
+                     "test_frame": int(f.view.test_frame)}
     return d
 
 

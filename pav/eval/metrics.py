@@ -1,22 +1,19 @@
 """Image metrics. PSNR and SSIM are computed here (SSIM checked against scikit-image in the tests).
 
-LPIPS, DISTS and FID need pretrained network weights (AlexNet/VGG/Inception), which cannot be downloaded
-on these machines and are not shipped: `learned_metrics_status()` reports them as unavailable with the
-reason, and results carry null for them — never a made-up number.
+LPIPS, DISTS and FID need pretrained network weights (AlexNet/VGG16/Inception-v3) that are not shipped and
+never downloaded: they are computed by `pav.eval.learned` when the files are on this machine;
+`learned_metrics_status()` looks for them and gives, per metric, None or the reason (the exact file and the
+folder to put it in). Results carry null for an unavailable metric — never a made-up number.
 """
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-UNAVAILABLE = {
-    "lpips": "needs pretrained AlexNet/VGG + LPIPS weights, not present locally (nothing is downloaded at run time)",
-    "dists": "needs pretrained VGG16 + DISTS weights, not present locally (nothing is downloaded at run time)",
-    "fid": "needs pretrained Inception-v3 weights, not present locally (nothing is downloaded at run time)",
-}
-
+from .learned import find_learned_weights
 
 def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
     """PSNR in dB of images in [0, 1], (H, W, 3) or (N, H, W, 3): 10·log10(1 / MSE) over all values."""
@@ -53,6 +50,7 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0
     return float(s.mean())
 
 
-def learned_metrics_status() -> dict[str, str | None]:
-    """metric → None when computable here, else the reason it is unavailable."""
-    return dict(UNAVAILABLE)
+def learned_metrics_status(weights: str | Path | None = None) -> dict[str, str | None]:
+    """lpips/dists/fid → None when computable here, else the reason it is unavailable. `weights`: a folder
+    searched instead of `$PAV_WEIGHTS`, before torch's hub cache (see pav.eval.learned_weights). Loads nothing."""
+    return {metric: found.reason for metric, found in find_learned_weights(weights).items()}

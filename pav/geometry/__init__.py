@@ -5,7 +5,8 @@
 - `closest_points` → `ClosestPoints` (nearest triangle, closest point, barycentrics, signed distance);
 - `canonicalize` → `Canonicalized` (deformed-space samples to canonical space by per-triangle
   deformation gradients), built from `triangle_frames` / `face_maps` / `map_points` / `map_directions`.
-Conventions and measured speeds: docs/geometry.md. Optional accelerator probing: `_backend.py` only.
+Conventions and measured speeds: docs/geometry.md. The nearest-triangle accelerators run in `_backend.py` /
+`_warp.py`; which one runs (per device, with the reason) is decided in `pav/backends.py`.
 """
 from .canonical import (Canonicalized, FaceMaps, canonicalize, face_maps, map_directions, map_points,
                         triangle_frames)

@@ -15,9 +15,9 @@ from .canonical import canonicalize, face_maps
 from .closest import closest_points, nearest_faces
 from .meshes import head_like_mesh
 from .raster import rasterize
-from ._backend import closest_point_backend
+from .. import backends
 
-__all__ = ["bench_geometry"]
+__all__ = ["bench_geometry", "bench_nearest"]
 
 
 def _best_of(fn, repeats: int) -> float:
@@ -63,7 +63,7 @@ def bench_geometry(size: int = 256, n_points: int = 200_000, repeats: int = 5,
         full_s = _best_of(lambda: canonicalize(p, v, canonical, f, dirs), max(1, repeats // 2))
         return {
             "threads": torch.get_num_threads(),
-            "closest_backend": closest_point_backend()[0],
+            "closest_backend": backends.nearest_backend(p.device).name,
             "mesh_faces": int(len(f)),
             "raster_size": size,
             "raster_ms": 1e3 * raster_s,
@@ -79,6 +79,37 @@ def bench_geometry(size: int = 256, n_points: int = 200_000, repeats: int = 5,
         torch.set_num_threads(old_threads)
 
 
+def bench_nearest(n_points: int = 50_000, repeats: int = 3, threads: int | None = 1,
+                  device: str = "cpu") -> dict:
+    """Nearest-triangle queries/s of every backend that imports, on the same shell points of the head-sized
+    mesh (the tree build included, as per render chunk), forced in turn; `threads` as in bench_geometry.
+    Each backend runs once first (warp compiles or loads its kernel then). Returns {"points", "threads",
+    "device", "auto": the choice's name, "auto_reason", "queries_per_s": {backend: fastest of repeats}}."""
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        v, f = head_like_mesh()
+        v, f = v.float().to(device), f.to(device)
+        p = shell_points(v.cpu(), f.cpu(), n_points).to(device)
+        names = [n for n in ("fcpw", "warp", "pcu") if backends.nearest_probe(n).available]
+        rates = {}
+        for name in names:
+            nearest_faces(p[:100], v, f, backend=name)
+            rates[name] = n_points / _best_of(lambda: nearest_faces(p, v, f, backend=name), repeats)
+        choice = backends.nearest_backend(device)
+        return {"points": n_points, "threads": torch.get_num_threads(), "device": device, "auto": choice.name,
+                "auto_reason": choice.reason, "queries_per_s": rates}
+    finally:
+        torch.set_num_threads(old_threads)
+
+
 if __name__ == "__main__":
-    for k, val in bench_geometry().items():
-        print(f"{k:42s} {val:.4g}" if isinstance(val, float) else f"{k:42s} {val}")
+    import sys
+
+    if "--nearest" in sys.argv:
+        for threads in (1, 2):
+            print(bench_nearest(threads=threads))
+    else:
+        for k, val in bench_geometry().items():
+            print(f"{k:42s} {val:.4g}" if isinstance(val, float) else f"{k:42s} {val}")

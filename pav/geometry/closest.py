@@ -1,10 +1,11 @@
 """Closest points on a triangle mesh: nearest triangle, closest point, barycentrics, signed distance.
 
 Split in two steps so the result is exact AND differentiable:
-1. `nearest_faces` finds each query's nearest triangle (no gradient): fcpw's or point-cloud-utils' tree
-   when installed (probed in `_backend.py`), otherwise an exact pure-torch search (bounding-sphere
-   pruning, then exact distances) with a one-time warning. `nearest_faces_reference` is the plain float64
-   brute force over all triangles, the test oracle.
+1. `nearest_faces` finds each query's nearest triangle (no gradient) with the backend that
+   `pav.backends.nearest_backend` chooses for the points' device (warp-lang on CUDA; on the CPU the
+   fastest installed of warp-lang, fcpw, point-cloud-utils; else an exact pure-torch search, with
+   bounding-sphere pruning, and a one-time warning), or the one named by `backend=` / $PAV_NEAREST.
+   `nearest_faces_reference` is the plain float64 brute force over all triangles, the test oracle.
 2. `closest_on_faces` recomputes, in torch with autograd, the closest point on those (fixed) triangles
    (Ericson's region tests, "Real-Time Collision Detection" §5.1.5), so the outputs are differentiable
    w.r.t. the query points and the vertices.
@@ -21,6 +22,7 @@ from typing import NamedTuple
 
 import torch
 
+from .. import backends
 from . import _backend
 
 __all__ = ["ClosestPoints", "closest_points", "closest_on_faces", "nearest_faces",
@@ -130,29 +132,56 @@ def _nearest_faces_torch(points, vertices, faces, chunk_pairs: int = 1 << 22) ->
 @torch.no_grad()
 def nearest_faces(points: torch.Tensor, vertices: torch.Tensor, faces: torch.Tensor,
                   backend: str = "auto") -> torch.Tensor:
-    """(N,) int64 index of the nearest triangle (no gradient). points (N, 3), vertices (V, 3), faces (F, 3).
-    backend: 'auto' (the fastest installed accelerator, else 'torch' with a one-time warning), 'fcpw',
-    'pcu' or 'torch' (exact pure-torch search). The pcu queries go in `spatial_order` (faster tree walks)."""
+    """(N,) int64 index of the nearest triangle (no gradient), on the points' device. points (N, 3),
+    vertices (V, 3), faces (F, 3). backend: 'auto' ($PAV_NEAREST, else `pav.backends.nearest_backend`'s
+    choice for the points' device), or forced: 'fcpw', 'warp', 'pcu' (an error if it does not import) or
+    'torch' (the exact pure-torch search). The CPU libraries copy to and from a CUDA device; the pcu
+    queries go in `spatial_order` (faster tree walks)."""
     _check(points, vertices, faces)
-    if backend not in ("auto", "fcpw", "pcu", "torch"):
-        raise ValueError(f"backend must be 'auto', 'fcpw', 'pcu' or 'torch', got {backend!r}")
+    name = backends.nearest_backend(points.device, None if backend == "auto" else backend).name
     if len(points) == 0:
         return torch.zeros(0, dtype=torch.int64, device=points.device)
-    if backend == "auto":
-        backend = _backend.closest_point_backend()[0]
-        if backend == "torch":
-            _backend.warn_fallback_once()
-    if backend == "fcpw":
+    if name == "warp":
+        return _with_skipped_faces(points, vertices, faces, _backend.warp_nearest_faces(points, vertices, faces))
+    if name == "fcpw":
         fid = _backend.fcpw_nearest_faces(points.detach().cpu().numpy(), vertices.detach().cpu().numpy(),
                                           faces.detach().cpu().numpy())
         return torch.from_numpy(fid).to(points.device)
-    if backend == "pcu":
+    if name == "pcu":
         q = points.detach().cpu().double()
         order = spatial_order(q)
         fid = _backend.pcu_nearest_faces(q[order].numpy(), vertices.detach().cpu().numpy(),
                                          faces.detach().cpu().numpy())
         return torch.empty_like(order).index_put_((order,), torch.from_numpy(fid)).to(points.device)
     return _nearest_faces_torch(points, vertices, faces)
+
+
+WARP_SLIVER = 1e-6
+"""warp skips a triangle when |cross(b−a, c−a)| / (|ab|² + |ac|² + |bc|²) < 1e-6 (in float32; zero-area
+ones too)."""
+
+
+@torch.no_grad()
+def _with_skipped_faces(points, vertices, faces, fid, chunk_pairs: int = 1 << 22) -> torch.Tensor:
+    """Warp's nearest faces fid (N,) (−1: none found), corrected exactly for the triangles warp skips:
+    each query takes the nearer of its warp face and every skipped triangle (none on a regular mesh)."""
+    tri = vertices.detach()[faces.long()]
+    e0, e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], tri[:, 2] - tri[:, 1]
+    ratio = torch.linalg.cross(e0, e1).norm(dim=-1) / (_dot(e0, e0) + _dot(e1, e1) + _dot(e2, e2))
+    skipped = (ratio.isnan() | (ratio < 2 * WARP_SLIVER)).nonzero()[:, 0]  # 2×: float32 rounding margin
+    if len(skipped) == 0 and not (fid < 0).any():
+        return fid
+    q, tri = points.detach().double(), tri.double()
+    best = _sq_dist_to_faces(q, tri[fid.clamp_min(0)]).masked_fill(fid < 0, float("inf"))
+    for rows in torch.arange(len(q), device=q.device).split(max(1, chunk_pairs // max(1, len(skipped)))):
+        if len(skipped):
+            dmin, arg = _sq_dist_to_faces(q[rows, None], tri[skipped][None]).min(1)  # over (n, S) pairs
+            closer = dmin < best[rows]
+            fid[rows[closer]], best[rows[closer]] = skipped[arg[closer]], dmin[closer]
+    missed = fid < 0  # non-finite queries: the torch search decides, as without warp
+    if missed.any():
+        fid[missed] = _nearest_faces_torch(points[missed], vertices, faces)
+    return fid
 
 
 def spatial_order(points: torch.Tensor, cells: int = 32) -> torch.Tensor:
@@ -192,19 +221,8 @@ def closest_points(points: torch.Tensor, vertices: torch.Tensor, faces: torch.Te
 
 
 @torch.no_grad()
-def closest_points_fast(points: torch.Tensor, vertices: torch.Tensor, faces: torch.Tensor) -> ClosestPoints:
-    """`closest_points` without gradients, for rendering: with point-cloud-utils as the backend, its own
-    closest point and barycentrics are used as they are (no torch recompute); the distance gets the sign
-    of the height above the chosen face's plane, as in `closest_on_faces`. Otherwise `closest_points`
-    (with fcpw: its nearest triangle, then the point on it in torch)."""
-    _check(points, vertices, faces)
-    if len(points) == 0 or _backend.closest_point_backend()[0] != "pcu":
-        return closest_points(points, vertices, faces)
-    dist, fid, bary = _backend.pcu_closest(points.cpu().numpy(), vertices.cpu().numpy(), faces.cpu().numpy())
-    face_id = torch.from_numpy(fid)
-    bary = torch.from_numpy(bary).to(points.dtype)
-    a, b, c = vertices[faces[face_id].long()].unbind(1)
-    x = bary[:, 0:1] * a + bary[:, 1:2] * b + bary[:, 2:3] * c
-    plane = _dot(points - a, torch.linalg.cross(b - a, c - a))
-    sign = torch.where(plane >= 0, 1.0, -1.0).to(points.dtype)
-    return ClosestPoints(face_id, x, bary, sign * torch.from_numpy(dist).to(points.dtype))
+def closest_points_fast(points: torch.Tensor, vertices: torch.Tensor, faces: torch.Tensor,
+                        backend: str = "auto") -> ClosestPoints:
+    """`closest_points` without gradients, for rendering: the backend chosen for the points' device (see
+    `nearest_faces`), then the point on the triangle in torch, on that device."""
+    return closest_points(points, vertices, faces, backend=backend)

@@ -200,6 +200,11 @@ class HeadModel(nn.Module):
                 d = {k: z[k] for k in z.files}
         except FileNotFoundError:
             raise FileNotFoundError(f"head model file not found: {path}") from None
+        except ValueError as exc:
+            if "pickle" not in str(exc):
+                raise ValueError(f"head model file {path} is not a readable npz ({exc})") from None
+            raise ValueError(f"head model file {path} holds pickled objects, which PAV never loads: it is not a "
+                             "PAV head model") from None
         except Exception as exc:
             raise ValueError(f"head model file {path} is not a readable npz ({exc})") from None
         missing = [k for k in ("v_template", "faces", "uv", "faces_uv", "shapedirs", "exprdirs", "J_regressor",

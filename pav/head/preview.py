@@ -5,12 +5,12 @@ Example: `python -m pav head-preview head.png --expression jawOpen=0.8 --pose ja
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..camera import Camera, orbit
+from ..cliargs import head_model_spec, int_range, output_file
 from ..io import write_png
 from .model import HeadModel, load_head_model
 
@@ -78,17 +78,15 @@ def preview_image(model: HeadModel, expression: torch.Tensor | None, pose: torch
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("out", type=Path, help="PNG to write")
-    p.add_argument("--head-model", default="default", help="'default' or a FLAME generic_model.pkl")
+    p.add_argument("out", type=output_file(), help="PNG to write")
+    p.add_argument("--head-model", type=head_model_spec, default="default", help="'default' or a FLAME generic_model.pkl")
     p.add_argument("--expression", nargs="*", default=[], metavar="NAME=VALUE", help="e.g. jawOpen=0.8")
     p.add_argument("--pose", nargs="*", default=[], metavar="JOINT=X,Y,Z", help="axis-angle, e.g. jaw=0.2,0,0")
     p.add_argument("--shape", nargs="*", default=[], metavar="NAME=VALUE", help="identity shape coefficients")
-    p.add_argument("--size", type=int, default=384, help="pixels per view (default 384)")
+    p.add_argument("--size", type=int_range(16, 4096), default=384, help="pixels per view (default 384)")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.size < 16 or args.size > 4096:
-        raise ValueError(f"--size {args.size}: choose 16..4096")
     model = load_head_model(args.head_model)
     expr = torch.zeros(1, model.n_expression)
     for k, (v,) in parse_assignments(args.expression, model.expression_names, "expression", 1).items():

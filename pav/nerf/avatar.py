@@ -74,6 +74,9 @@ class Avatar(nn.Module):
         self.register_buffer("occupancy", torch.ones(G, G, G, dtype=torch.bool))
         self.register_buffer("occupancy_density", torch.zeros(G, G, G))
         self.register_buffer("vertex_extent", torch.full((head.n_vertices,), config.shell_out))
+        # Variants (DESIGN §1.9), each differing from `full` in one thing: no-offset drops MLP-O; no-lnf swaps
+        # the latent textures for one global code per appearance (MLP-O(Z, e) stays); insta has no appearance
+        # input at all, so neither codes nor MLP-O (MLP-O's input is the appearance code).
         self.codes = None
         if config.variant in ("full", "no-offset"):
             self.codes = LatentTextures(len(self.appearance_names), config.texture_channels, config.texture_resolution)
@@ -82,7 +85,7 @@ class Avatar(nn.Module):
         encoder = HashGrid(config.hashgrid)
         self.field = CanonicalField(config.field, encoder, encoder.n_output_dims, head.n_expression,
                                     self.codes.channels if self.codes is not None else 0,
-                                    use_offset=config.variant == "full")
+                                    use_offset=config.variant in ("full", "no-lnf"))
 
     @property
     def device(self) -> torch.device:

@@ -2,7 +2,9 @@
 
 Each pass is timed `repeats` times after a warm-up; the median is reported, and the best as well: on a
 shared 2-core machine another process that takes a core stalls every 2-thread op, so the best repeat is
-the closest estimate of the quiet-machine speed. Run alone: `python -m pav.nerf.bench_hashgrid`.
+the closest estimate of the quiet-machine speed. Run alone: `python -m pav.nerf.bench_hashgrid`. The grids
+timed are the caller's: `python -m pav bench` passes the cpu and paper presets' own grids
+(`pav.bench.hashgrid_configs`), as does this module run as a script.
 """
 from __future__ import annotations
 
@@ -13,16 +15,11 @@ import torch
 from ..timing import time_calls
 from .hashgrid import HashGrid, HashGridConfig
 
-CONFIGS = {
-    "cpu": HashGridConfig.cpu(),
-    "paper": HashGridConfig.paper(),
-    "paper_T14": HashGridConfig(log2_hashmap_size=14),
-}
 
-
-def bench_hashgrid(batch: int = 1 << 17, repeats: int = 5, threads: int | None = 2,
-                   configs: dict[str, HashGridConfig] | None = None, seed: int = 0) -> dict:
-    """Samples/s of HashGrid forward (no grad) and forward+backward (grad of params) at `batch` samples.
+def bench_hashgrid(configs: dict[str, HashGridConfig], batch: int = 1 << 17, repeats: int = 5,
+                   threads: int | None = 2, seed: int = 0) -> dict:
+    """Samples/s of HashGrid forward (no grad) and forward+backward (grad of params) at `batch` samples,
+    for each named config.
 
     Returns {"batch", "threads", "backend", "configs": {name: {"levels", "features", "log2_T", "params",
     "forward_samples_per_s", "forward_backward_samples_per_s" (medians), "forward_best_samples_per_s",
@@ -34,7 +31,7 @@ def bench_hashgrid(batch: int = 1 << 17, repeats: int = 5, threads: int | None =
     x = torch.rand(batch, 3, generator=gen)
     upstream = None
     result = {"batch": batch, "threads": torch.get_num_threads(), "configs": {}}
-    for name, config in (configs or CONFIGS).items():
+    for name, config in configs.items():
         grid = HashGrid(config, seed=seed, backend="torch")
         if upstream is None or upstream.shape[1] != grid.n_output_dims:
             upstream = torch.randn(batch, grid.n_output_dims, generator=gen)
@@ -73,7 +70,10 @@ def _table(result: dict) -> str:
 
 if __name__ == "__main__":
     import sys
+
+    from ..bench import hashgrid_configs
+
     batch = int(sys.argv[1]) if len(sys.argv) > 1 else 1 << 17
-    out = bench_hashgrid(batch=batch)
+    out = bench_hashgrid(hashgrid_configs(), batch=batch)
     print(_table(out))
     print(json.dumps(out))

@@ -2,7 +2,7 @@
 
     φ = HashGrid(x_c)                                  canonical position, normalised to [0,1]³
     (σ_raw, g) = MLP-D([φ, e])                         density logit and geometric features g
-    Δσ = MLP-O([Z^x, e])                               appearance-conditioned density offset (`full`)
+    Δσ = MLP-O([Z^x, e])                               appearance-conditioned density offset (`full`, `no-lnf`)
     σ = exp(σ_raw + Δσ)                                (truncated-gradient exp, as Instant-NGP)
     rgb = sigmoid(MLP-C([Z^x, SH(d), g]))              colour from appearance, view direction, geometry
 
@@ -13,31 +13,13 @@ as a per-group bias computed once per group: W·[φ; e] = W_φ·φ + (W_e·e)[gr
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from ..config import FieldConfig  # defined with the other configs; re-exported here
 from .sh import spherical_harmonics
-
-
-@dataclass
-class FieldConfig:
-    hidden: int = 64
-    """width of MLP-D and MLP-C."""
-    density_layers: int = 2
-    """hidden layers of MLP-D."""
-    color_layers: int = 2
-    """hidden layers of MLP-C."""
-    offset_hidden: int = 32
-    """width of MLP-O."""
-    offset_layers: int = 1
-    """hidden layers of MLP-O."""
-    geo_features: int = 15
-    """geometric features passed from MLP-D to MLP-C."""
-    sh_degree: int = 4
-    """spherical-harmonics bands for the view direction (1..4; 4 = 16 functions)."""
 
 
 class FieldOutput(NamedTuple):

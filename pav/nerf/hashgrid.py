@@ -29,7 +29,6 @@ See docs/hashgrid.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -37,64 +36,8 @@ import torch
 from torch import nn
 
 from .. import backends
+from ..config import HashGridConfig  # defined with the other configs; re-exported here
 from ._hashgrid_torch import hashgrid_fast
-
-
-@dataclass(frozen=True)
-class HashGridConfig:
-    """Hyper-parameters of the hash encoding (primitive fields only: stored in checkpoints)."""
-
-    n_levels: int = 16
-    """L, number of resolution levels (1..32)."""
-    n_features_per_level: int = 2
-    """F, features per level; the encoding has L·F outputs. tcnn supports 1, 2, 4, 8."""
-    log2_hashmap_size: int = 18
-    """log2 of T, the maximum number of table rows per level (paper: 18)."""
-    base_resolution: int = 16
-    """N_min, vertices per axis of the coarsest level (as tcnn: scale_0 = N_min − 1)."""
-    finest_resolution: float | None = 2048
-    """N_max; sets the growth b = exp(ln(N_max / N_min) / (L − 1)). Ignored when per_level_scale is set."""
-    per_level_scale: float | None = None
-    """b, the growth factor between levels; overrides finest_resolution when given."""
-
-    def __post_init__(self):
-        if not 1 <= self.n_levels <= 32:
-            raise ValueError(f"HashGridConfig: n_levels={self.n_levels} must be in 1..32")
-        if self.n_features_per_level < 1:
-            raise ValueError(f"HashGridConfig: n_features_per_level={self.n_features_per_level} must be ≥ 1")
-        if not 3 <= self.log2_hashmap_size <= 30:
-            raise ValueError(f"HashGridConfig: log2_hashmap_size={self.log2_hashmap_size} must be in 3..30")
-        if self.base_resolution < 1:
-            raise ValueError(f"HashGridConfig: base_resolution={self.base_resolution} must be ≥ 1")
-        if self.per_level_scale is None and self.finest_resolution is None:
-            raise ValueError("HashGridConfig: set finest_resolution or per_level_scale")
-        if self.growth < 1.0:
-            raise ValueError(f"HashGridConfig: growth {self.growth} < 1 (finest_resolution below base_resolution?)")
-
-    @property
-    def growth(self) -> float:
-        """b, the per-level scale actually used (and handed to tcnn as `per_level_scale`)."""
-        if self.per_level_scale is not None:
-            return float(self.per_level_scale)
-        if self.n_levels == 1:
-            return 1.0
-        return math.exp(math.log(self.finest_resolution / self.base_resolution) / (self.n_levels - 1))
-
-    @property
-    def n_output_dims(self) -> int:
-        return self.n_levels * self.n_features_per_level
-
-    @classmethod
-    def paper(cls) -> "HashGridConfig":
-        """The PAV/INSTA paper's grid: 16 levels × 2 features, T = 2^18, resolutions 16 → 2048."""
-        return cls(n_levels=16, n_features_per_level=2, log2_hashmap_size=18, base_resolution=16,
-                   finest_resolution=2048)
-
-    @classmethod
-    def cpu(cls) -> "HashGridConfig":
-        """A CPU-sized grid: 16 levels × 2 features, T = 2^15, resolutions 16 → 1024 (0.93 M parameters)."""
-        return cls(n_levels=16, n_features_per_level=2, log2_hashmap_size=15, base_resolution=16,
-                   finest_resolution=1024)
 
 
 class LevelSpec(NamedTuple):

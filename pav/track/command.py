@@ -6,7 +6,8 @@ masks (`observe.py`); then ONE fit over all videos with a shared identity (`fit.
 collection format (docs/collection-format.md): images composited on white by the foreground mask — the
 person mask limited to the avatar's shell around the tracked mesh, so no torso (the background colour is
 recorded) — masks, face masks, the tracked mesh's depth, the parameters and cameras;
-the last --test-fraction of each video's frames is the test split. Besides the collection: `tracking/`
+the last --test-fraction of each video's frames is the test split. With `--identity CKPT_OR_DATA` the shape
+is fixed to an existing avatar's (a driving collection for `render CKPT --drive OUT/NAME`). Besides the collection: `tracking/`
 with overlays of the fitted mesh on a few frames per video and `tracking/report.json` (landmark error
 per video, normalised by the inter-ocular distance). The collection is built in a hidden sibling folder
 and renamed into place, so DATA never holds half a collection.
@@ -23,29 +24,50 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..cliargs import (check_memory, float_range, head_model_spec, int_range, non_negative_int, output_dir,
+                       positive_int)
 from ..config import ModelConfig
 from ..data.collection import Appearance, AppearanceEntry, Frame, HeadModelRef, Manifest
 from ..data.writer import frame_paths, write_frame_files, write_manifest, write_transforms
 from ..nerf.sampling import ray_intervals
 from ..io import write_json, write_png
 from .fit import FitConfig, FitResult, TrackedVideo, fit, landmark_head
+from .identity import full_shape, read_identity
 
 OVERLAYS_PER_VIDEO = 6
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", type=Path, help="video files or folders of frames, one per appearance")
-    p.add_argument("--out", type=Path, required=True, help="collection folder to create (absent or empty)")
-    p.add_argument("--head-model", default="default", help="'default' (built-in) or a FLAME generic_model.pkl / .npz")
+    p.add_argument("--out", type=output_dir, required=True, help="collection folder to create (absent or empty)")
+    p.add_argument("--head-model", type=head_model_spec,
+                   help="'default' (built-in) or a FLAME generic_model.pkl / .npz "
+                        "(default: the --identity's head model, else 'default')")
+    p.add_argument("--identity", type=Path, metavar="CKPT_OR_DATA",
+                   help="track with the identity fixed to an avatar's own shape (its checkpoint or its training "
+                        "collection): a driving collection for `render CKPT --drive OUT/NAME`")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (validated; the landmark detector "
                                                     "and the small fit run on the CPU in this version)")
-    p.add_argument("--size", type=int, default=512, help="crop size in pixels (default 512)")
-    p.add_argument("--max-frames", type=int, default=120, help="frames kept per video, evenly spread (default 120)")
-    p.add_argument("--test-fraction", type=float, default=0.125, help="last part of each video kept for testing")
+    p.add_argument("--size", type=int_range(32, 4096), default=512,
+                   help="crop size in pixels (default 512; bounded by the memory available)")
+    p.add_argument("--max-frames", type=int_range(1, 100000), default=120,
+                   help="frames kept per video, evenly spread (default 120)")
+    p.add_argument("--test-fraction", type=float_range(0.0, 0.95), default=0.125,
+                   help="last part of each video kept for testing")
     p.add_argument("--subject", default="tracked subject", help="free-text subject name for the manifest")
-    p.add_argument("--steps", type=int, default=FitConfig.steps, help="Adam steps of the full fitting stage")
-    p.add_argument("--photometric-steps", type=int, default=FitConfig.photometric_steps,
+    p.add_argument("--steps", type=positive_int, default=FitConfig.steps, help="Adam steps of the full fitting stage")
+    p.add_argument("--photometric-steps", type=non_negative_int, default=FitConfig.photometric_steps,
                    help="Adam steps of the photometric stage (rasterized colour error; 0 = landmarks only)")
+
+
+BYTES_PER_CROP_PIXEL = 16
+"""Held per kept frame and crop pixel until the collection is written: the uint8 RGB crop (3), the float32
+foreground (4) and face-region (4) masks, and slack for the resize's intermediates."""
+
+
+def memory_estimate(n_videos: int, max_frames: int, size: int) -> int:
+    """Bytes the observations of all videos hold at once (plus ~600 MB of code, models and fitting)."""
+    return 600 * 2 ** 20 + n_videos * max_frames * size * size * BYTES_PER_CROP_PIXEL
 
 
 FRAME_FOLDER_NAMES = ("images", "frames", "rgb")
@@ -131,6 +153,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--size must be ≥ 32, got {args.size}")
     if not 0 <= args.test_fraction < 1:
         raise ValueError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
+    check_memory(memory_estimate(len(args.inputs), args.max_frames, args.size),
+                 f"tracking {len(args.inputs)} video(s) × {args.max_frames} frames at {args.size}²",
+                 "lower --size or --max-frames")
     for path in args.inputs:
         if not path.exists():
             raise FileNotFoundError(f"input not found: {path}")
@@ -140,7 +165,14 @@ def run(args: argparse.Namespace) -> int:
     from ..backends import resolve_device
 
     resolve_device(args.device)  # a CUDA request on a machine without CUDA fails here, before any work
-    model = load_head_model(args.head_model)
+    identity = read_identity(args.identity) if args.identity is not None else None
+    spec = args.head_model or (identity.head_spec if identity else "default")
+    model = load_head_model(spec)
+    if identity is not None and model.checksum() != identity.head_checksum:
+        raise ValueError(f"--identity {args.identity} belongs to another head model (checksum "
+                         f"{identity.head_checksum[:12]}…) than '{spec}' ({model.checksum()[:12]}…): "
+                         "pass the avatar's --head-model")
+    fixed_shape = full_shape(identity, model.n_shape) if identity is not None else None
     landmark_head(model)  # refuses a model without the 468-point embedding before any video is read
     names = _names(args.inputs)
     start = time.perf_counter()
@@ -162,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     config = FitConfig(steps=args.steps, photometric_steps=args.photometric_steps)
     result = fit(model, [o.landmarks for o in observations], [o.indices for o in observations], args.size, names,
                  config, fit_progress, images=[o.frames for o in observations],
-                 face_masks=[o.face_region for o in observations])
+                 face_masks=[o.face_region for o in observations], identity=fixed_shape)
     for bar in bars.values():
         bar.close()
     work = out.with_name(f".{out.name}.partial")
@@ -170,8 +202,8 @@ def run(args: argparse.Namespace) -> int:
     work.mkdir(parents=True)
     try:
         description = "python -m pav track " + " ".join(str(p) for p in args.inputs) + f" --size {args.size} " \
-                      f"--max-frames {args.max_frames}"
-        report = write_collection(work, model, args.head_model, observations, result, args.size, args.test_fraction,
+                      f"--max-frames {args.max_frames}" + (f" --identity {args.identity}" if identity else "")
+        report = write_collection(work, model, spec, observations, result, args.size, args.test_fraction,
                                   args.subject, description)
         if out.exists():
             out.rmdir()

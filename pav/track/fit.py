@@ -153,11 +153,13 @@ def _cosine(step: int, total: int, lr: float) -> float:
 
 def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray], size: int, names: list[str],
         config: FitConfig = FitConfig(), progress: Callable[[str, int, int], None] | None = None,
-        images: list[np.ndarray] | None = None, face_masks: list[np.ndarray] | None = None) -> FitResult:
+        images: list[np.ndarray] | None = None, face_masks: list[np.ndarray] | None = None,
+        identity: np.ndarray | None = None) -> FitResult:
     """landmarks[v] (N_v, 468, 2) crop-pixel detections of video v (size × size crops), indices[v] (N_v,)
     their source frame numbers (for smoothness) → the fitted parameters. With images[v] (N_v, S, S, 3)
     uint8 and face_masks[v] (N_v, S, S) and `config.photometric_steps`, a last stage adds the photometric
-    term (`_photometric_stage`)."""
+    term (`_photometric_stage`). `identity` (S,): a fixed identity shape (an existing avatar's, to drive
+    it with a new video); it is then not optimised and is returned unchanged."""
     torch.manual_seed(0)
     head = landmark_head(model).double()
     dtype = torch.float64
@@ -188,8 +190,13 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
         "jaw": torch.zeros(N, 3, dtype=dtype),
         "shape": torch.zeros(1, model.n_shape, dtype=dtype),
     }
-    for p in params.values():
-        p.requires_grad_(True)
+    if identity is not None:
+        identity = np.asarray(identity, dtype=np.float64).reshape(-1)
+        if identity.shape != (model.n_shape,) or not np.isfinite(identity).all():
+            raise ValueError(f"identity shape must be {model.n_shape} finite values, got {identity.shape}")
+        params["shape"] = torch.tensor(identity, dtype=dtype)[None]
+    for name, p in params.items():
+        p.requires_grad_(name != "shape" or identity is None)
     joint = {n: k for k, n in enumerate(model.joint_names)}
     prev, nxt, gap, start = [], [], [], 0  # consecutive kept frames of each video
     for lm, idx in zip(landmarks, indices):
@@ -228,8 +235,9 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
             e = e + config.w_smooth * (smooth / gap.clamp_min(1)).mean()
         return e, err.detach()
 
+    free = tuple(k for k, p in params.items() if p.requires_grad)
     stages = (("rigid", config.rigid_steps, ("log_focal", "rotation", "translation"), False),
-              ("full", config.steps, tuple(params), True))
+              ("full", config.steps, free, True))
     for stage, steps, names_, full in stages:
         opt = torch.optim.Adam([params[k] for k in names_], lr=config.lr)
         for step in range(steps):
@@ -287,7 +295,7 @@ def _photometric_stage(model, params, energy, pose_of, video_of, f0, t_unit, ima
     steps, warm = config.photometric_steps, config.photometric_steps // 4
     N = len(image)
     opt = torch.optim.Adam([{"params": [colours], "lr": 0.05},
-                            {"params": list(params.values()), "lr": config.lr * 0.1}])
+                            {"params": [p for p in params.values() if p.requires_grad], "lr": config.lr * 0.1}])
     for step in range(steps):
         batch = torch.randperm(N, generator=generator)[:config.photometric_batch]
         shape = params["shape"].expand(len(batch), -1)

@@ -1,47 +1,66 @@
 """`python -m pav train DATA --out CKPT`: train an avatar on a collection, resumably.
 
 Progress bar with loss and PSNR; a checkpoint every `checkpoint_every_s` seconds and at the end, written
-atomically; Ctrl-C saves and stops; running the same command again resumes from the last save.
+as a consistent pair (pav.checkpoint.save_checkpoint); Ctrl-C or SIGTERM saves and stops; running the same
+command again resumes from the last save. `<out>.lock` keeps a second run off the same --out (lock.py).
+An existing --out without its training state (a finished or copied avatar) is never overwritten silently.
 """
 from __future__ import annotations
 
 import argparse
+import glob
+import signal
+import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from tqdm import tqdm
 
 from ..backends import add_device_argument, resolve_device
-from ..checkpoint import load_avatar, load_train_state, save_avatar, save_train_state
+from ..checkpoint import (UnreadableState, check_pair, load_avatar, load_train_state, read_metadata,
+                          save_checkpoint, train_state_path)
+from ..cliargs import (float_range, head_model_spec, int_range, output_file, positive_float, positive_int,
+                       seed)
 from ..config import VARIANTS, preset
 from ..data import load_split, read_collection
 from ..eval.evaluate import evaluate
 from ..head import load_head_model
+from ..io import NoSpaceError
 from ..nerf.avatar import Avatar
+from ..view_range import trained_view_range
+from .lock import OutputLock
 from .trainer import Trainer
 
 TRAIN_DEFAULTS = {"preset": "cpu", "variant": "full", "steps": None, "minutes": None, "appearance": None,
-                  "head_model": None, "restart": False, "seed": 0, "eval_every_s": 120.0, "eval_frames": 6,
-                  "device": "auto"}
+                  "head_model": None, "force": False, "resume_weights": False, "seed": 0, "eval_every_s": 120.0,
+                  "eval_frames": 6, "checkpoint_every_s": None, "device": "auto"}
 """argument defaults, for callers that build an argparse.Namespace themselves (pav reproduce)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=Path, help="collection folder (see docs/collection-format.md)")
-    p.add_argument("--out", type=Path, required=True, help="checkpoint to write (resumed if it exists)")
+    p.add_argument("--out", type=output_file(), required=True, help="checkpoint to write (resumed if it exists)")
     p.add_argument("--preset", default="cpu", choices=["cpu", "paper"], help="hyper-parameters (default cpu)")
     p.add_argument("--variant", default="full", choices=VARIANTS, help="method variant (default full)")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help="optimisation steps (default: the preset's)")
-    budget.add_argument("--minutes", type=float, help="wall-time budget instead of a step count")
+    budget.add_argument("--steps", type=positive_int, help="optimisation steps (default: the preset's)")
+    budget.add_argument("--minutes", type=positive_float, help="wall-time budget instead of a step count")
     p.add_argument("--appearance", action="append", help="train on this appearance only (protocol b); repeatable")
-    p.add_argument("--head-model", help="head-model file if the collection's spec is not 'default'")
-    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-every-s", type=float, default=120.0,
+    p.add_argument("--head-model", type=head_model_spec,
+                   help="head-model file if the collection's spec is not 'default'")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--force", "--restart", dest="force", action="store_true",
+                       help="start over, overwriting --out and its training state")
+    start.add_argument("--resume-weights", action="store_true",
+                       help="train on from the weights in --out with a fresh optimiser (an avatar without .train.pt)")
+    p.add_argument("--checkpoint-every-s", type=float_range(0.0, 1e7),
+                   help="seconds of training between checkpoints (default 120; 0: after every step)")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--eval-every-s", type=float_range(0.0, 1e7), default=120.0,
                    help="seconds of training between test-PSNR probes (0: never; default 120)")
-    p.add_argument("--eval-frames", type=int, default=6, help="test frames per probe (default 6)")
+    p.add_argument("--eval-frames", type=int_range(1, 10000), default=6, help="test frames per probe (default 6)")
     add_device_argument(p)
 
 
@@ -55,8 +74,55 @@ def for_avatar(data, collection, names: list[str]):
     return data._replace(appearance=appearance, backgrounds=backgrounds)
 
 
+class Start(NamedTuple):
+    """How a run starts from what is at --out."""
+
+    mode: str
+    """new | resume (weights + state) | weights (--resume-weights: count from 0) | recover (a mismatched pair:
+    the weights, keeping their step count, with a fresh optimiser)."""
+    state: dict | None
+    """the training state to load (mode resume)."""
+    note: str | None
+    """a line to print before training."""
+
+
+def plan_start(args) -> Start:
+    """Decide from --out, its training state and --force / --resume-weights; refuse to overwrite an avatar
+    without a training state, and never advise deleting a file."""
+    out, state_file = args.out, train_state_path(args.out)
+    choices = (f"pass --resume-weights to train on from the weights in {out} (with a fresh optimiser) or "
+               "--force to start over, overwriting it")
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder: give the checkpoint's file name, e.g. {out / 'avatar.pav'}")
+    if getattr(args, "force", False):
+        return Start("new", None, None)
+    if getattr(args, "resume_weights", False):
+        if not out.is_file():
+            raise FileNotFoundError(f"--resume-weights: there is no checkpoint at {out}")
+        return Start("weights", None, None)
+    if not out.exists():
+        note = f"note: {state_file} has no weights file beside it: starting over" if state_file.exists() else None
+        return Start("new", None, note)
+    try:
+        state = load_train_state(out)
+    except UnreadableState as exc:
+        raise ValueError(f"{exc}; {choices}") from None
+    if state is None:
+        raise ValueError(f"{out} exists without its training state {state_file.name} (a finished or copied "
+                         f"avatar): {choices}")
+    steps = read_metadata(out)["info"].get("steps")
+    why = check_pair(out, state, steps)
+    if why:
+        return Start("recover", None, f"warning: {state_file} does not match {out}: {why} (a save was "
+                                      f"interrupted); continuing from the weights in {out} at step {steps} "
+                                      "with a fresh optimiser state")
+    return Start("resume", state, None)
+
+
 def build(args, collection):
-    """(avatar, trainer, resumed_step) for the arguments."""
+    """(avatar, trainer) for the arguments, new or resumed as `plan_start` decides (resumed in this order:
+    avatar weights and buffers, then the Trainer, then its state)."""
+    start = plan_start(args)  # first: a refusal costs no data loading
     device = resolve_device(getattr(args, "device", "auto"))
     head = load_head_model(args.head_model or collection.manifest.head_model.spec)
     if head.checksum() != collection.manifest.head_model.checksum:
@@ -70,57 +136,134 @@ def build(args, collection):
         train_cfg.steps = args.steps
     if args.minutes is not None:
         train_cfg.minutes, train_cfg.steps = args.minutes, 10 ** 9
-    state = None if args.restart else load_train_state(args.out)
+    if getattr(args, "checkpoint_every_s", None) is not None:
+        train_cfg.checkpoint_every_s = args.checkpoint_every_s
+    if start.note:
+        print(start.note)
     history = []
-    if state is not None and args.out.exists():
-        avatar = load_avatar(args.out, head, device=device)
-        if avatar.appearance_names != names:
-            raise ValueError(f"{args.out} was trained on appearances {avatar.appearance_names}; use --restart "
-                             "or another --out")
-        history = avatar.info.get("history", [])
-        avatar.train()
-    else:
+    if start.mode == "new":
         torch.manual_seed(args.seed)
         avatar = Avatar(model_cfg, head, torch.tensor(collection.manifest.shape, device="cpu"), names).to(device)
-        state = None
+        avatar.info = {}
+    else:
+        avatar = load_avatar(args.out, head, device=device)
+        if avatar.appearance_names != names:
+            raise ValueError(f"{args.out} was trained on appearances {avatar.appearance_names}; use --force "
+                             "or another --out")
+        if start.mode == "weights":
+            avatar.info = {"initial_weights": {"file": str(args.out), "steps": avatar.info.get("steps")}}
+        history = avatar.info.get("history", [])
+        avatar.train()
     bar = tqdm(total=len(data.expression), desc="preparing rays", leave=False)
     trainer = Trainer(avatar, data, train_cfg, progress=lambda i, n: bar.update(1))
     bar.close()
-    if state is not None:
-        trainer.load_state_dict(state)
+    if start.mode == "resume":
+        trainer.load_state_dict(start.state)
+    elif start.mode == "recover":
+        trainer.step_count = int(avatar.info.get("steps") or 0)
+        trainer.train_seconds = float(avatar.info.get("train_seconds") or 0.0)
     trainer.history = history
     return avatar, trainer
 
 
-def save(avatar, trainer, args) -> None:
+def save(avatar, trainer, args, finished: bool = False) -> None:
+    """Write the checkpoint pair; a full disk or an unwritable place becomes a one-line error that says the
+    previous pair is intact. `finished`: the run reached its budget (reproduce reuses only finished models)."""
+    cfg = trainer.config
     info = {"steps": trainer.step_count, "train_seconds": round(trainer.train_seconds, 1),
             "collection": str(args.data), "variant": avatar.config.variant, "preset": args.preset,
-            "history": trainer.history}
-    save_avatar(avatar, args.out, head_spec=args.head_model or "default", info=info)
-    save_train_state(args.out, trainer.state_dict())
+            "history": trainer.history, "finished": finished,
+            "view_range": trained_view_range(avatar, trainer.data),
+            "budget": {"steps": None if cfg.minutes else cfg.steps, "minutes": cfg.minutes}}
+    if "initial_weights" in getattr(avatar, "info", {}):
+        info["initial_weights"] = avatar.info["initial_weights"]
+    try:
+        save_checkpoint(avatar, args.out, trainer.state_dict(), head_spec=args.head_model or "default", info=info)
+    except NoSpaceError as exc:
+        raise ValueError(f"{exc}; {args.out} keeps its previous checkpoint: free some room and rerun the same "
+                         "command to resume") from None
+    except OSError as exc:
+        raise ValueError(f"cannot write {args.out}: {exc.strerror or exc}") from None
 
 
 def probe_test_psnr(avatar, collection, frames: int) -> float | None:
     """Test PSNR on a few evenly spread test frames (the training curve); None without test frames."""
     try:
-        return evaluate(avatar, collection, "test", max_frames=frames, progress=False)["psnr"]
+        return evaluate(avatar, collection, "test", max_frames=frames, progress=False, learned=False)["psnr"]
     except ValueError:
         return None
 
 
-def train(args: argparse.Namespace, collection) -> tuple[Avatar, Trainer, bool]:
-    """Build (or resume) and run training for the arguments; returns (avatar, trainer, interrupted).
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside the training loop, raised where the process is (as Ctrl-C raises KeyboardInterrupt)."""
+
+
+class StopSignals:
+    """SIGINT and SIGTERM while training: `with StopSignals() as stop:` — while `stop.armed`, a signal sets
+    `stop.name` ("SIGINT"/"SIGTERM") and the loop stops after its current step, so that the saved weights,
+    step count and RNG belong together; a second signal, or one while not armed, raises at once
+    (KeyboardInterrupt or Terminated). Off the main thread the handlers are not installed."""
+
+    def __init__(self):
+        self.name: str | None = None
+        self.armed = False
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        name = signal.Signals(signum).name
+        if self.armed and self.name is None:
+            self.name = name
+            return
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class TrainResult(NamedTuple):
+    avatar: Avatar
+    trainer: Trainer
+    interrupted: str | None
+    """None when the budget was reached, else the signal that stopped it: "SIGINT" or "SIGTERM"."""
+
+
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+"""exit code of a run stopped (and saved) by each signal."""
+
+
+def train(args: argparse.Namespace, collection) -> TrainResult:
+    """Build (or resume) and run training for the arguments, holding the lock on --out.
     Every `eval_every_s` seconds of training, the test PSNR on a few frames joins `trainer.history`."""
+    with OutputLock(args.out) as lock, StopSignals() as stop:
+        if lock.stale_pid is not None:
+            print(f"note: {lock.path} was left by pid {lock.stale_pid}, which is no longer running: taken over")
+        for leftover in args.out.parent.glob(glob.escape(f".{args.out.name}.") + "*.tmp"):
+            leftover.unlink(missing_ok=True)  # temps of a save that was killed (we hold the lock)
+        return _train(args, collection, stop)
+
+
+def _train(args: argparse.Namespace, collection, stop: StopSignals) -> TrainResult:
     avatar, trainer = build(args, collection)
     cfg = trainer.config
     if trainer.step_count:
         print(f"resuming {args.out} at step {trainer.step_count}")
-    deadline = time.monotonic() + 60 * cfg.minutes if cfg.minutes else None
+    # a resumed --minutes run gets what is left of its budget
+    deadline = time.monotonic() + 60 * cfg.minutes - trainer.train_seconds if cfg.minutes else None
     bar = tqdm(total=cfg.steps if deadline is None else None, initial=trainer.step_count, desc="training",
                unit="step")
     last_save, next_eval = time.monotonic(), (len(trainer.history) + 1) * args.eval_every_s
+    stop.armed = True
     try:
         while trainer.step_count < cfg.steps and (deadline is None or time.monotonic() < deadline):
+            if stop.name:
+                raise KeyboardInterrupt
             stats = trainer.step()
             bar.update(1)
             if stats.step % 10 == 0:
@@ -135,15 +278,19 @@ def train(args: argparse.Namespace, collection) -> tuple[Avatar, Trainer, bool]:
             if time.monotonic() - last_save > cfg.checkpoint_every_s:
                 save(avatar, trainer, args)
                 last_save = time.monotonic()
-    except KeyboardInterrupt:
         bar.close()
+        save(avatar, trainer, args, finished=True)
+    except KeyboardInterrupt as exc:
+        bar.close()
+        name = stop.name or ("SIGTERM" if isinstance(exc, Terminated) else "SIGINT")
         save(avatar, trainer, args)
-        print(f"interrupted: saved {args.out} at step {trainer.step_count}; run the same command to resume")
-        return avatar, trainer, True
-    bar.close()
-    save(avatar, trainer, args)
+        print(f"interrupted ({name}): saved {args.out} at step {trainer.step_count}; run the same command to resume")
+        return TrainResult(avatar, trainer, name)
+    except BaseException:
+        bar.close()  # before the error line is printed
+        raise
     print(f"saved {args.out} after {trainer.step_count} steps ({trainer.train_seconds / 60:.1f} min of training)")
-    return avatar, trainer, False
+    return TrainResult(avatar, trainer, None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -151,5 +298,5 @@ def run(args: argparse.Namespace) -> int:
 
     if (env := environment()) is not None:  # started by torchrun with several processes
         return train_distributed(args, read_collection(args.data), env)
-    _, _, interrupted = train(args, read_collection(args.data))
-    return 130 if interrupted else 0
+    result = train(args, read_collection(args.data))
+    return EXIT_CODES[result.interrupted] if result.interrupted else 0

@@ -1,8 +1,11 @@
 """Training (DESIGN §1.8): λ_color·L2(rgb) + λ_depth·L1(termination depth − mesh depth) on the face region.
 
 `Trainer.step()` runs one optimisation step and returns `StepStats`; it knows nothing of GUIs or files, so
-the CLI, the viewer's background thread and tests all drive it the same way. `state_dict()` /
-`load_state_dict()` hold everything needed to resume (weights, optimiser, step, RNG, occupancy).
+the CLI, the viewer's background thread and tests all drive it the same way. The loss is `training_loss`,
+the optimiser `make_optimizer`. Resuming takes two parts: the avatar's checkpoint (weights, occupancy grid,
+its density estimates, per-vertex extents) and `state_dict()` / `load_state_dict()` (optimiser, step, RNG,
+the training rays' interval extents). The CLI and the app load the avatar first, then build the Trainer on
+it (which keeps a loaded occupancy grid), then load its state.
 
 Rays: each step draws `frames_per_step` training frames and `rays_per_step / frames_per_step` pixels
 from each, among the pixels whose ray enters the shell around that frame's tracked mesh (the others show
@@ -42,6 +45,36 @@ class BatchLoss(NamedTuple):
     mse: torch.Tensor
     depth_l1: torch.Tensor
     samples: int
+
+
+class Loss(NamedTuple):
+    total: torch.Tensor
+    """λ_color · mse + λ_depth · depth_l1 (scalar, differentiable)."""
+    mse: torch.Tensor
+    """mean squared colour error over all rays and channels."""
+    depth_l1: torch.Tensor
+    """mean |depth − surface_t| over the face rays that hit the mesh (0 when the batch has none)."""
+
+
+def training_loss(rgb: torch.Tensor, gt: torch.Tensor, depth: torch.Tensor, surface_t: torch.Tensor,
+                  face: torch.Tensor, lambda_color: float, lambda_depth: float) -> Loss:
+    """DESIGN §1.8 on a batch of R rays: rgb, gt (R, 3); depth (R,) rendered termination distance along the
+    ray; surface_t (R,) ray distance of the bare mesh (inf where the ray misses it); face (R,) bool, the
+    pixel is in the face mask. Only face rays that hit the mesh enter the depth term."""
+    mse = ((rgb - gt) ** 2).mean()
+    face = face & torch.isfinite(surface_t)
+    depth_l1 = (depth[face] - surface_t[face]).abs().mean() if face.any() else depth.sum() * 0
+    return Loss(lambda_color * mse + lambda_depth * depth_l1, mse, depth_l1)
+
+
+def make_optimizer(avatar: Avatar, config: TrainConfig) -> torch.optim.Adam:
+    """Adam (β = config.betas, ε = 1e-15) with two parameter groups: [0] everything but MLP-O at `config.lr`,
+    [1] MLP-O at `config.lr_offset` (only for variants that have MLP-O)."""
+    offset = list(avatar.field.mlp_o.parameters()) if avatar.field.mlp_o is not None else []
+    offset_ids = {id(p) for p in offset}
+    main = [p for p in avatar.parameters() if id(p) not in offset_ids]
+    groups = [{"params": main, "lr": config.lr}] + ([{"params": offset, "lr": config.lr_offset}] if offset else [])
+    return torch.optim.Adam(groups, betas=config.betas, eps=1e-15)
 
 
 class FrameRays(NamedTuple):
@@ -106,13 +139,11 @@ class Trainer:
             raise ValueError("no training frame shows the head: check the cameras and head parameters")
         self.usable = torch.tensor(usable, device=avatar.device)
         self.reachable = shell_cells(avatar)
-        avatar.occupancy.copy_(self.reachable)
+        # A new avatar's grid (all cells) becomes the reachable cells; a loaded one (a subset of them, as
+        # `update_occupancy` leaves it) is kept as it is: resuming continues with the saved grid.
+        avatar.occupancy.logical_and_(self.reachable)
         self.extent_probes = extent_probes(avatar)
-        offset = list(avatar.field.mlp_o.parameters()) if avatar.field.mlp_o is not None else []
-        offset_ids = {id(p) for p in offset}
-        main = [p for p in avatar.parameters() if id(p) not in offset_ids]
-        groups = [{"params": main, "lr": config.lr}] + ([{"params": offset, "lr": config.lr_offset}] if offset else [])
-        self.optimizer = torch.optim.Adam(groups, betas=config.betas, eps=1e-15)
+        self.optimizer = make_optimizer(avatar, config)
         self.step_count = 0
         self.train_seconds = 0.0
         self.render_rays = avatar.render_rays
@@ -191,12 +222,9 @@ class Trainer:
                                group, rays.vertices[frames], data.expression[frames], data.appearance[frames],
                                background, jitter=True, generator=self.generator,
                                use_occupancy=self.step_count >= cfg.occupancy_warmup)
-        mse = ((out.rgb - gt) ** 2).mean()
         face = data.face_masks.view(len(data.face_masks), HW)[frame_of_ray, pixels] > 0.5
-        surface_t = rays.surface_t[frame_of_ray, pixels]
-        face = face & torch.isfinite(surface_t)
-        depth_l1 = (out.depth[face] - surface_t[face]).abs().mean() if face.any() else out.depth.sum() * 0
-        loss = cfg.lambda_color * mse + cfg.lambda_depth * depth_l1
+        loss, mse, depth_l1 = training_loss(out.rgb, gt, out.depth, rays.surface_t[frame_of_ray, pixels], face,
+                                            cfg.lambda_color, cfg.lambda_depth)
         return BatchLoss(loss, mse, depth_l1, out.n_field_samples)
 
     def update_shared_state(self) -> None:

@@ -1,6 +1,7 @@
 """Settings of the synthetic collection generator (`python -m pav synth`)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -34,6 +35,13 @@ class SynthConfig:
     """Store the bare-mesh depth maps (16-bit PNG)."""
     preview_columns: int = 6
     """Frames per appearance in preview.png."""
+    novel_yaws: tuple[float, ...] = (0.0, 15.0, 30.0, 45.0, 60.0)
+    """Novel views with ground truth: yaw angles in degrees (at pitch 0) of cameras rotated about the head
+    centre (see novelviews.py); empty for none."""
+    novel_pitches: tuple[float, ...] = (-15.0, 15.0)
+    """Pitch angles in degrees (at yaw 0) of further novel views."""
+    novel_view_frames: int = 3
+    """Test frames per appearance (evenly spread) rendered from every novel view; 0 for none."""
 
     def __post_init__(self):
         checks = [(self.appearances >= 1, f"--appearances {self.appearances}: need at least 1"),
@@ -43,7 +51,12 @@ class SynthConfig:
                   (0.0 <= self.novel_fraction <= 1.0, f"novel_fraction {self.novel_fraction}: must be in [0, 1]"),
                   (self.supersample >= 1 and self.supersample % 2 == 1,
                    f"supersample {self.supersample}: must be odd and ≥ 1"),
-                  (self.texture_size >= 32, f"texture_size {self.texture_size}: must be ≥ 32")]
+                  (self.texture_size >= 32, f"texture_size {self.texture_size}: must be ≥ 32"),
+                  (all(math.isfinite(y) and -180 <= y <= 180 for y in self.novel_yaws),
+                   f"--novel-views {list(self.novel_yaws)}: yaws must be in [-180, 180] degrees"),
+                  (all(math.isfinite(p) and -90 < p < 90 for p in self.novel_pitches),
+                   f"--novel-pitches {list(self.novel_pitches)}: pitches must be in (-90, 90) degrees"),
+                  (self.novel_view_frames >= 0, f"--novel-view-frames {self.novel_view_frames}: must be ≥ 0")]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)

@@ -6,7 +6,11 @@ its trajectory, its textures and shells. The same config gives the same bytes.
 Splits per appearance: frames 0 … F−n_test−1 train, the last n_test frames test (protocol a: later in
 the video, poses and expressions the training part did not contain); then n_novel "novel" frames,
 numbered after the video's last frame, that replay the LAST n_novel frames (the test part) of the next
-appearance's trajectory (a+1 mod N) through this appearance's camera, without images (protocol b).
+appearance's trajectory (a+1 mod N) through this appearance's camera, without images (protocol b); then
+the novel VIEWS with ground truth: `novel_view_frames` test frames (evenly spread) re-rendered, same
+expression, pose, lighting, appearance and background, from their camera rotated about the head centre by
+each (yaw, pitch) of `novelviews.view_angles(novel_yaws, novel_pitches)` (frame-major order), each with a
+`View` record.
 """
 from __future__ import annotations
 
@@ -24,15 +28,21 @@ from tqdm import tqdm
 from ...camera import Camera, orbit
 from ...head import load_head_model
 from ...io import write_png
-from ..collection import Appearance, AppearanceEntry, Frame, HeadModelRef, Manifest
+from ..collection import Appearance, AppearanceEntry, Frame, HeadModelRef, Manifest, View
 from ..writer import frame_paths, write_background, write_frame_files, write_manifest, write_transforms
 from .config import SynthConfig
 from .looks import Look, sample_looks
+from .novelviews import head_center, pick_test_frames, rotate_camera, view_angles
 from .preview import preview_grid
 from .appearance import appearance_scene
 from .render import render
 from .trajectory import talking_head
 from .uvbake import bake_uv
+
+
+NOVEL_FOLDER = "novel_views"
+"""Novel-view files go under APPEARANCE/novel_views/{images,masks,face_masks,depth}/, so images/ holds only the
+video's own frames (what `track` reads)."""
 
 
 class SynthResult(NamedTuple):
@@ -128,7 +138,10 @@ def _generate(config: SynthConfig, out: Path, progress: bool) -> SynthResult:
     trajectories = [talking_head(rngs[2 + 2 * a], F, config.fps, model.expression_names, model.joint_names)
                     for a in range(config.appearances)]
     entries = [AppearanceEntry(look.name, f"app{a}") for a, look in enumerate(looks)]
-    bar = tqdm(total=config.appearances * F, desc="synth", unit="frame", file=sys.stderr, disable=not progress)
+    views = view_angles(config.novel_yaws, config.novel_pitches)
+    picked = pick_test_frames(list(range(F - n_test, F)), config.novel_view_frames) if views else []
+    bar = tqdm(total=config.appearances * (F + len(picked) * len(views)), desc="synth", unit="frame",
+               file=sys.stderr, disable=not progress)
     previews = []
     cols = np.unique(np.linspace(0, F - 1, min(config.preview_columns, F)).round().astype(int))
     for a, look in enumerate(looks):
@@ -147,7 +160,7 @@ def _generate(config: SynthConfig, out: Path, progress: bool) -> SynthResult:
         params = [(k, "train" if k < F - n_test else "test", trajectories[a], k, None) for k in range(F)]
         params += [(F + i, "novel", src, F - n_novel + i, f"{looks[src_a].name}/{F - n_novel + i}")
                    for i in range(n_novel)]
-        row = []
+        row, posed = [], {}
         for index, split, traj, t, source in params:
             e, p, tr = (torch.tensor(x[t:t + 1], dtype=torch.float32) for x in traj)
             frame = Frame(index, index / config.fps, split, c2w, camera.fx, camera.fy, camera.cx, camera.cy,
@@ -158,12 +171,17 @@ def _generate(config: SynthConfig, out: Path, progress: bool) -> SynthResult:
                 continue
             with torch.no_grad():
                 verts = model(shape=shape, expression=e, pose=p, translation=tr).vertices[0]
+            if index in picked:
+                posed[index] = (frame, verts)
             r = render(scene, look, verts, camera, background, model.faces, config.supersample)
             write_frame_files(app, frame, image=r.image, mask=r.alpha, face_mask=r.face.astype(np.float32),
                               depth=r.depth if config.depth else None)
             if index in cols:
                 row.append(r.image)
             bar.update(1)
+        for test_index in picked:
+            _render_views(app, scene, look, posed[test_index], views, camera, background, model, config)
+            bar.update(len(views))
         previews.append(row)
         write_transforms(app)
     bar.close()
@@ -172,7 +190,34 @@ def _generate(config: SynthConfig, out: Path, progress: bool) -> SynthResult:
                                  HeadModelRef(spec, model.name, model.checksum()),
                                  shape[0].double().tolist(), entries,
                                  f"python -m pav synth --appearances {config.appearances} --frames {F} "
-                                 f"--size {config.size} --seed {config.seed} --supersample {config.supersample}"))
+                                 f"--size {config.size} --seed {config.seed} --supersample {config.supersample} "
+                                 f"--novel-views {_angles(config.novel_yaws)} --novel-pitches "
+                                 f"{_angles(config.novel_pitches)} --novel-view-frames {config.novel_view_frames}"))
     preview = out / "preview.png"
     write_png(preview, preview_grid(previews))
     return SynthResult(out, preview, looks)
+
+
+def _angles(values) -> str:
+    return ",".join(f"{v:g}" for v in values) or '""'
+
+
+def _render_views(app: Appearance, scene, look: Look, test: tuple[Frame, torch.Tensor], views, camera: Camera,
+                  background: torch.Tensor, model, config: SynthConfig) -> None:
+    """Append and write one novel frame per (yaw, pitch) in `views` for the test frame `test` = (frame,
+    posed vertices (V, 3)): the same head and light, its camera rotated about the head centre."""
+    frame, verts = test
+    center = head_center(verts.numpy())
+    for yaw, pitch in views:
+        index = max(f.index for f in app.frames) + 1
+        c2w = rotate_camera(frame.c2w, center, yaw, pitch)
+        novel = Frame(index, frame.timestamp, "novel", c2w, frame.fx, frame.fy, frame.cx, frame.cy,
+                      frame.expression, frame.pose, frame.translation,
+                      view=View(yaw, pitch, tuple(center.tolist()), frame.index),
+                      **{k: v and f"{NOVEL_FOLDER}/{v}" for k, v in frame_paths(index, config.depth).items()})
+        app.frames.append(novel)
+        cam = Camera(torch.from_numpy(c2w).float(), camera.fx, camera.fy, camera.cx, camera.cy, camera.width,
+                     camera.height)
+        r = render(scene, look, verts, cam, background, model.faces, config.supersample, light_c2w=camera.c2w)
+        write_frame_files(app, novel, image=r.image, mask=r.alpha, face_mask=r.face.astype(np.float32),
+                          depth=r.depth if config.depth else None)

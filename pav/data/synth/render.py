@@ -100,13 +100,16 @@ def _shade(scene: Scene, look: Look, raster, normals: torch.Tensor, light: torch
 
 
 def render(scene: Scene, look: Look, head_vertices: torch.Tensor, camera: Camera, background: torch.Tensor,
-           head_faces: torch.Tensor, supersample: int) -> Rendered:
-    """head_vertices (V, 3) posed bare head; background (H, W, 3). Returns the `Rendered` frame."""
+           head_faces: torch.Tensor, supersample: int, light_c2w: torch.Tensor | None = None) -> Rendered:
+    """head_vertices (V, 3) posed bare head; background (H, W, 3). The light is fixed relative to
+    `light_c2w` (4, 4), default the camera's (a novel view passes its test camera: the same lighting).
+    Returns the `Rendered` frame."""
     normals_head = vertex_normals(head_vertices, head_faces)
     shells = [head_vertices + t[:, None] * normals_head for t in scene.thickness]
     vertices = torch.cat([head_vertices] + shells)
     normals = vertex_normals(vertices, scene.faces)
-    light = camera.c2w[:3, :3].float() @ torch.tensor(look.light_dir, dtype=torch.float32)
+    light_frame = camera.c2w if light_c2w is None else light_c2w
+    light = light_frame[:3, :3].float() @ torch.tensor(look.light_dir, dtype=torch.float32)
     H, W = camera.height, camera.width
     color, alpha = torch.zeros(H, W, 3), torch.zeros(H, W)
     face = torch.ones(H, W, dtype=torch.bool)
