@@ -82,9 +82,9 @@ def test_trainer_steps_follow_the_loss_and_adam_by_hand(tiny_collection):
     assert {id(p) for p in opt.param_groups[1]["params"]} == offset_ids
 
     batches, outputs = [], []
-    real_sample, real_render = trainer.sample_batch, avatar.render_rays
+    real_sample, real_render = trainer.sample_batch, trainer.render_rays
     trainer.sample_batch = lambda: batches.append(real_sample()) or batches[-1]
-    avatar.render_rays = lambda *a, **k: outputs.append(real_render(*a, **k)) or outputs[-1]
+    trainer.render_rays = lambda *a, **k: outputs.append(real_render(*a, **k)) or outputs[-1]
     named = dict(avatar.named_parameters())
     initial = {k: p.detach().clone() for k, p in named.items()}
     grads = {k: [] for k in named}
