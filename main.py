@@ -23,6 +23,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                                    "(into --checkpoint, default runs/<DATA>.pav)")
     p.add_argument("--head-model", type=head_model_spec, default="default", help="'default' or a FLAME generic_model.pkl")
     p.add_argument("--play", metavar="DATA/APPEARANCE", help="load a tracked video of a collection for playback")
+    p.add_argument("--drive", metavar="VIDEO", help="a new video of the same person: tracked against the avatar in "
+                                                    "the background (its identity), then played (docs/reenactment.md)")
     p.add_argument("--size", type=int_range(MIN_WINDOW, MAX_WINDOW), nargs=2, default=(1280, 800), metavar=("W", "H"),
                    help=f"window size in pixels, each {MIN_WINDOW}..{MAX_WINDOW} (default 1280 800; shrunk to fit "
                         "the screen)")
@@ -80,9 +82,19 @@ def main(argv=None) -> int:
 
             play = Path(args.play)
             scene.sequence = collection_sequence(read_collection(play.parent), play.name)
+        drive = None
+        if args.drive:
+            from viewer.drive_job import DriveJob, drive_folder
+            from viewer.paths import output_dir
+
+            if checkpoint is None or args.train:
+                raise ValueError("--drive needs an avatar checkpoint (--checkpoint, or the demo avatar)")
+            if not Path(args.drive).exists():
+                raise FileNotFoundError(f"--drive {args.drive}: no such video")
+            drive = DriveJob(args.drive, checkpoint, drive_folder(output_dir(), Path(args.drive)))
         from viewer.app import App
 
-        App(scene, size=tuple(args.size), training=training).run()
+        App(scene, size=tuple(args.size), training=training, drive=drive).run()
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

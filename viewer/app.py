@@ -53,8 +53,10 @@ def fit_to_screen(size, screen, margin: int = 80) -> tuple[int, int]:
 class App:
     def __init__(self, scene: Scene, settings: ViewerSettings = ViewerSettings(), size=(1280, 800),
                  on_frame: Callable[["App"], None] | None = None, training=None,
-                 metrics: WindowMetrics | None = None):
+                 metrics: WindowMetrics | None = None, drive=None):
         self.scene = scene
+        self.drive = drive
+        """a viewer.drive_job.DriveJob tracking a driving video, or None."""
         self.training = training
         self.settings = settings
         self.on_frame = on_frame
@@ -261,6 +263,25 @@ class App:
         if pressed(K.f1):
             self.show_help = not self.show_help
 
+    def _poll_drive(self) -> None:
+        """While a driving video is tracked: its progress in the status line; when done, it becomes the
+        player's sequence (play it, or turn it into keyframes in the editor)."""
+        job = self.drive
+        if job is None:
+            return
+        if not job.done:
+            self.status.message = f"tracking {job.video.name}: {job.stage} {100 * job.progress:.0f}%"
+            return
+        self.drive = None
+        if job.error:
+            self.status.message = f"driving video failed: {job.error}"
+            return
+        from .scenes import collection_sequence
+
+        self.scene.sequence = collection_sequence(job.collection, job.name)
+        self.player = Player(self.scene.sequence)
+        self.status.message = f"tracked {job.video.name}: {len(self.scene.sequence)} frames to play"
+
     def _animation(self, actions) -> None:
         now = time.perf_counter()
         if actions.toggle_recording and self.recorder.recording:
@@ -279,6 +300,7 @@ class App:
         self.editor.tick(self.state, now)
         if actions.export:
             self.start_export(output_path("clips", ".mp4"), self.panel.export_size, self.panel.export_orbit)
+        self._poll_drive()
         job = self.export_job
         if job is not None and job.done:
             self.status.message = (f"export failed: {job.error}" if job.error else "export cancelled" if job.cancelled

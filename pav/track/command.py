@@ -19,6 +19,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -144,7 +145,9 @@ def write_collection(out: Path, model, spec: str, observations, result: FitResul
     return report
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, report: Callable[[str, float], None] | None = None) -> int:
+    """The command; `report(stage, fraction)` (optional) hears the landmark and fitting progress, e.g. for
+    the viewer's driving-video job (fraction in [0, 1] over the whole run)."""
     from ..head import load_head_model
     from .landmarks import FaceLandmarker
     from .observe import observe_video
@@ -180,9 +183,11 @@ def run(args: argparse.Namespace) -> int:
     with FaceLandmarker(static=True) as landmarker:
         for path, name in zip(args.inputs, names):
             with tqdm(desc=f"landmarks {name}", unit="frame", file=sys.stderr) as bar:
-                def progress(done, total, bar=bar):
+                def progress(done, total, bar=bar, v=len(observations)):
                     bar.total = total
                     bar.update(done - bar.n)
+                    if report is not None:
+                        report("landmarks", 0.3 * (v + done / max(total, 1)) / len(args.inputs))
                 observations.append(observe_video(path, args.size, args.max_frames, name, landmarker, progress))
     bars = {}
 
@@ -190,6 +195,9 @@ def run(args: argparse.Namespace) -> int:
         bar = bars.get(stage) or bars.setdefault(stage, tqdm(total=total, desc=f"fit ({stage})", unit="step",
                                                               file=sys.stderr))
         bar.update(done - bar.n)
+        if report is not None:
+            report(f"fit ({stage})", min(0.95, 0.3 + (0.1 if stage == "rigid" else 0.6) * done / max(total, 1)
+                                         + (0.1 if stage != "rigid" else 0.0)))
 
     config = FitConfig(steps=args.steps, photometric_steps=args.photometric_steps)
     result = fit(model, [o.landmarks for o in observations], [o.indices for o in observations], args.size, names,
