@@ -193,6 +193,9 @@ class Trainer:
         self.prepare()
         start = time.perf_counter()
         batch = self.batch_loss()
+        if not batch.loss.requires_grad:  # no sample reached the field: nothing can ever learn again
+            raise ValueError(f"step {self.step_count + 1}: no ray sample lies in an occupied cell (the occupancy "
+                             "grid emptied: training diverged); start over with --force")
         self.optimizer.zero_grad(set_to_none=True)
         batch.loss.backward()
         self.optimizer.step()
