@@ -131,3 +131,18 @@ def test_trainer_steps_follow_the_loss_and_adam_by_hand(tiny_collection):
     other_beta2 = adam_twin(initial[k], grads[k], cfg.lr, (0.9, 0.999), 1e-15)
     with pytest.raises(AssertionError):
         torch.testing.assert_close(named[k].detach().double(), other_beta2, atol=cfg.lr * 1e-4, rtol=1e-6)
+
+
+def test_an_emptied_occupancy_grid_is_a_clear_error(tiny_collection):
+    """If training diverges until no cell is occupied, no sample reaches the field: the step says so in one
+    line (the CLI prints it) instead of failing inside backward()."""
+    collection = read_collection(tiny_collection)
+    torch.manual_seed(0)
+    avatar = Avatar(small_config(), load_head_model("default"), torch.tensor(collection.manifest.shape),
+                    collection.appearance_names)
+    trainer = Trainer(avatar, load_split(collection, "train"), TrainConfig(rays_per_step=64, frames_per_step=2,
+                                                                           occupancy_warmup=0, seed=0))
+    trainer.step()  # a healthy step first
+    avatar.occupancy.zero_()
+    with pytest.raises(ValueError, match="occupancy grid emptied"):
+        trainer.step()
