@@ -112,14 +112,19 @@ def tcnn_module():
     return tinycudann
 
 
+def _requested(value: str | None, env_var: str, choices) -> str:
+    """`value`, else $`env_var`, else 'auto', validated against `choices` and lower-cased."""
+    raw = value if value is not None else os.environ.get(env_var, "auto")
+    name = raw.strip().lower()
+    if name not in choices:
+        origin = "backend argument" if value is not None else f"${env_var}"
+        raise ValueError(f"{origin}={raw!r}: expected one of {', '.join(choices)}")
+    return name
+
+
 def requested_backend(value: str | None = None) -> str:
     """The hash-grid backend asked for: `value`, else $PAV_BACKEND, else 'auto' (validated, lower case)."""
-    raw = value if value is not None else os.environ.get(ENV_VAR, "auto")
-    name = raw.strip().lower()
-    if name not in CHOICES:
-        origin = "backend argument" if value is not None else f"${ENV_VAR}"
-        raise ValueError(f"{origin}={raw!r}: expected one of {', '.join(CHOICES)}")
-    return name
+    return _requested(value, ENV_VAR, CHOICES)
 
 
 def choose_hashgrid_backend(value: str | None = None, *, n_features_per_level: int = 2) -> BackendChoice:
@@ -188,12 +193,7 @@ def nearest_module(name: str):
 
 def requested_nearest(value: str | None = None) -> str:
     """The nearest-triangle backend asked for: `value`, else $PAV_NEAREST, else 'auto' (validated)."""
-    raw = value if value is not None else os.environ.get(NEAREST_ENV_VAR, "auto")
-    name = raw.strip().lower()
-    if name not in NEAREST_CHOICES:
-        origin = "backend argument" if value is not None else f"${NEAREST_ENV_VAR}"
-        raise ValueError(f"{origin}={raw!r}: expected one of {', '.join(NEAREST_CHOICES)}")
-    return name
+    return _requested(value, NEAREST_ENV_VAR, NEAREST_CHOICES)
 
 
 def nearest_backend(device: torch.device | str | None = None, value: str | None = None) -> BackendChoice:

@@ -33,6 +33,14 @@ def _random_params(model, n, seed):
     return expression, pose, translation
 
 
+def _random_identity(model, k: int, seed: int) -> torch.Tensor:
+    """(1, S) float64 identity with k random coefficients in [0, 0.5)."""
+    g = torch.Generator().manual_seed(seed)
+    shape = torch.zeros(1, model.n_shape, dtype=torch.float64)
+    shape[0, torch.randperm(model.n_shape, generator=g)[:k]] = torch.rand(k, generator=g, dtype=torch.float64) * 0.5
+    return shape
+
+
 def test_landmark_head_poses_the_landmarks_like_the_full_model(head):
     sub = landmark_head(head).double()
     full = copy.deepcopy(head).double()
@@ -57,9 +65,7 @@ def test_fit_recovers_known_parameters(head):
     """Two videos of one identity, landmarks made by projecting the model with known parameters: the fit
     must find the shared identity, the per-frame meshes and each video's focal length."""
     size, n = 256, 12
-    g = torch.Generator().manual_seed(2)
-    shape = torch.zeros(1, head.n_shape, dtype=torch.float64)
-    shape[0, torch.randperm(head.n_shape, generator=g)[:12]] = torch.rand(12, generator=g, dtype=torch.float64) * 0.5
+    shape = _random_identity(head, 12, seed=2)
     full = copy.deepcopy(head).double()
     focal0 = 0.5 * size / math.tan(math.radians(FitConfig.fov_deg) / 2)
     landmarks, truth = [], []
@@ -179,9 +185,7 @@ def test_a_model_without_the_468_point_embedding_is_refused(head):
 def test_fit_with_a_fixed_identity_keeps_it_and_recovers_the_motion(head):
     """`track --identity`: the shape is the avatar's and is not optimised; per-frame meshes are still found."""
     size, n = 256, 10
-    g = torch.Generator().manual_seed(5)
-    shape = torch.zeros(1, head.n_shape, dtype=torch.float64)
-    shape[0, torch.randperm(head.n_shape, generator=g)[:10]] = torch.rand(10, generator=g, dtype=torch.float64) * 0.5
+    shape = _random_identity(head, 10, seed=5)
     full = copy.deepcopy(head).double()
     focal = 0.5 * size / math.tan(math.radians(FitConfig.fov_deg) / 2)
     expression, pose, translation = _random_params(head, n, 21)
