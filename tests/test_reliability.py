@@ -112,7 +112,8 @@ CASES = [
     Case("eval {ckpt} {data} --max-frames 0", "argument --max-frames: must be ≥ 1, got 0"),
     Case("eval {ckpt} {data} --max-frames -2", "argument --max-frames"),
     Case("eval {ckpt} {data} --max-frames all", "argument --max-frames: expected a whole number"),
-    Case("eval {ckpt} {data} --split novel", "argument --split: invalid choice"),
+    Case("eval {ckpt} {data} --split bogus", "argument --split: invalid choice"),
+    Case("eval {ckpt} {data} --split test --contact-sheet {tmp}/s.png", "--contact-sheet needs --split novel"),
     Case("eval {ckpt} {data} --json {folder}", "argument --json: {folder} is a folder"),
     Case("eval {ckpt} {data} --json {ro}/r.json", "argument --json: {ro}/r.json: cannot write in {ro}"),
     Case("eval {ckpt} {data} --side-by-side {file}", "argument --side-by-side: {file} exists and is not a folder"),
@@ -179,6 +180,25 @@ CASES = [
     Case("render {ckpt} --out {tmp}/c.mp4 --drive {file}.json", "sequence not found"),
     Case("render {ckpt} --out {tmp}/c.mp4 --drive {seq_bad}", "not a PAV timeline (invalid JSON"),
     Case("render {ckpt} --out {tmp}/c.mp4 --orbit nan", "argument --orbit", sub=True),
+    # ---- render: driving options (issue 16) ----
+    Case("render {ckpt} --out {tmp}/c.mp4 --relative", "need --drive DATA/NAME"),
+    Case("render {ckpt} --out {tmp}/c.mp4 --camera avatar", "need --drive DATA/NAME"),
+    Case("render {ckpt} --out {tmp}/c.mp4 --camera sideways", "argument --camera: invalid choice"),
+    Case("render {ckpt} --out {tmp}/c.mp4 --drive {data}/alpha --neutral-frame -1", "argument --neutral-frame"),
+    Case("render {ckpt} --out {tmp}/c.mp4 --drive {data}/alpha --neutral-frame 9999", "neutral-frame 9999"),
+    # ---- track --identity (issue 16) ----
+    Case("track {file} --out {tmp}/d --identity {nope}", "no such checkpoint or collection folder"),
+    Case("track {file} --out {tmp}/d --identity {file}", "neither an avatar checkpoint"),
+    Case("track {file} --out {tmp}/d --identity {folder}", "not a PAV collection"),
+    # ---- verify (issue 16) ----
+    Case("verify {file}", "neither an image nor a video", sub=True),
+    Case("verify {nope}", "no such file"),
+    Case("verify {folder}", "no such file"),
+    # ---- reenact-eval (issue 16) ----
+    Case("reenact-eval {nope} --out {tmp}/r", "video not found", sub=True),
+    Case("reenact-eval {file} --out {tmp}/r --minutes 0", "argument --minutes: must be > 0"),
+    Case("reenact-eval {file} --out {tmp}/r --train-fraction 1.5", "argument --train-fraction"),
+    Case("reenact-eval {file} --out {ro}/r", "cannot write in {ro}"),
     Case("render {ckpt} --out {ro}/c.mp4", "cannot write in {ro}", sub=True),
     # ---- synth (items 6, 7, 20) -------------------------------------------------------------------------------
     Case("synth {tmp}/s --frames 100000000", "needs about"),

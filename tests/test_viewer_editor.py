@@ -99,8 +99,10 @@ def test_render_drive_equals_the_editor_playback_frame_by_frame(tmp_path, monkey
         return len(captured["frames"])
 
     monkeypatch.setattr(rc, "export_clip", fake_export)
-    args = argparse.Namespace(checkpoint=ckpt, out=tmp_path / "clip.mp4", appearance=None, drive=anim_path,
-                              orbit=0.0, size=48, fps=25, head_model=None)
+    from pav.cli import build_parser
+
+    args = build_parser().parse_args(["render", str(ckpt), "--out", str(tmp_path / "clip.mp4"), "--drive",
+                                      str(anim_path), "--size", "48", "--fps", "25"])
     assert rc.run(args) == 0
     frames = captured["frames"]
     assert captured["fps"] == 10 and len(frames) == 16
