@@ -153,9 +153,11 @@ def _warn_once(message: str) -> None:
 NEAREST_ENV_VAR = "PAV_NEAREST"
 NEAREST_CHOICES = ("auto", "fcpw", "warp", "pcu", "torch")
 NEAREST_CPU_ORDER = ("warp", "fcpw", "pcu")
-"""CPU preference, fastest first, as measured on the head-sized mesh (docs/geometry.md, "Nearest-triangle
-backends"): warp 1.3-1.7× fcpw's queries/s, ~2.5× pcu's; ~10 % less CPU per preview frame than fcpw."""
-NEAREST_CPU_WHY = "the fastest measured on the CPU (docs/geometry.md)"
+"""CPU preference (docs/geometry.md, "Nearest-triangle backends"). warp first: it releases the GIL during
+its queries, so the viewer's UI thread keeps running while a frame renders (the soak test's 200 ms frame
+limit), and its speed is within noise of fcpw's: 1.3-1.7× fcpw's queries/s on the loaded machine, 0.88×
+(0.67 vs 0.76 M/s) in a quiet `bench --quick`; 100 training steps took 84.0 s with warp, 81.5 s with fcpw."""
+NEAREST_CPU_WHY = "preferred on the CPU (docs/geometry.md)"
 _NEAREST_MODULES = {"fcpw": ("fcpw", "scene_3D", "pip install fcpw"),
                     "pcu": ("point_cloud_utils", "closest_points_on_mesh", "pip install point-cloud-utils"),
                     "warp": ("warp", "Mesh", "pip install warp-lang")}

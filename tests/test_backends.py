@@ -120,7 +120,7 @@ def _nearest_available(monkeypatch, *names):
 def test_nearest_choice_and_reasons(monkeypatch):
     _nearest_available(monkeypatch, "fcpw", "warp", "pcu")
     assert backends.NEAREST_CPU_ORDER == ("warp", "fcpw", "pcu")
-    assert backends.nearest_backend() == ("warp", "warp 9.9, the fastest measured on the CPU (docs/geometry.md)")
+    assert backends.nearest_backend() == ("warp", "warp 9.9, preferred on the CPU (docs/geometry.md)")
     assert backends.nearest_backend("cuda:1") == ("warp", "warp 9.9: BVH queries on cuda:1")
     assert backends.nearest_backend("cpu", "pcu") == ("pcu", "pcu 9.9 (requested)")
     assert backends.nearest_backend("cuda", "torch") == ("torch", "exact pure-torch search (requested)")
@@ -130,10 +130,10 @@ def test_nearest_choice_and_reasons(monkeypatch):
 
     _nearest_available(monkeypatch, "fcpw", "pcu")
     monkeypatch.delenv(backends.NEAREST_ENV_VAR)
-    assert backends.nearest_backend("cpu") == ("fcpw", "fcpw 9.9, the fastest measured on the CPU "
+    assert backends.nearest_backend("cpu") == ("fcpw", "fcpw 9.9, preferred on the CPU "
                                                "(docs/geometry.md) of those that import (warp: warp missing)")
     assert backends.nearest_backend("cuda:0") == (
-        "fcpw", "fcpw 9.9, the fastest measured on the CPU (docs/geometry.md) of those that import "
+        "fcpw", "fcpw 9.9, preferred on the CPU (docs/geometry.md) of those that import "
         "(warp: warp missing), copying to and from cuda:0 (warp missing)")
     with pytest.raises(RuntimeError, match=r"^backend 'warp' cannot be honoured: warp missing$"):
         backends.nearest_backend("cpu", "warp")
