@@ -53,3 +53,13 @@ def test_checkpoint_history_reads_the_first_probe_over_each_target(tmp_path):
     assert h["source"].startswith("mine.pav's training history (file written 20")
     assert bench.checkpoint_history(Avatar(), bench.DEMO)["source"] == \
         f"the demo checkpoint's training history ({bench.DEMO_TRAINED})"
+
+
+def test_chosen_backends_names_the_policy_s_choice():
+    from pav import backends
+    from pav.bench import chosen_backends
+
+    got = chosen_backends("cpu")
+    want = backends.nearest_backend("cpu")
+    assert got["nearest_triangle"] == {"name": want.name, "reason": want.reason}
+    assert got["hashgrid"]["name"] == "torch" and got["device"]["name"] == "cpu"
