@@ -104,7 +104,7 @@ def test_window_draws_animates_switches_and_exports(display, small_avatar, tmp_p
     frames = list(reader)
     assert len(frames) == 8 and meta["size"] == (64, 64) and meta["codec"].startswith("h264")
     assert "exported" in facts["message"]
-    assert facts["ui_fps"] > 5  # measured across renders and an export; the ≥ 30 fps target is in `pav bench`
+    assert facts["ui_fps"] > 5  # a floor only; frame times are measured by the soak test (mean 16.9 ms, worst 197 ms)
 
 
 @pytest.fixture(scope="module")
