@@ -56,7 +56,7 @@ def bench_render(checkpoint: str | Path, repeats: int = 5, device: str = "cpu") 
 
     checkpoint = Path(checkpoint)
     avatar = load_avatar(checkpoint, device=device)
-    e, p = torch.zeros(avatar.head.n_expression), torch.zeros(avatar.head.n_joints, 3)
+    e, p = _rest(avatar)
     out = {}
     for size in (96, 128, 256):
         cam = orbit_camera(avatar, size, yaw=20.0, pitch=5.0)
@@ -82,7 +82,7 @@ def preview_fidelity(avatar, size: int = 128, samples=FIDELITY_SAMPLES,
     from .export import orbit_camera
 
     cam = orbit_camera(avatar, size, yaw=20.0, pitch=5.0)
-    e, p = torch.zeros(avatar.head.n_expression), torch.zeros(avatar.head.n_joints, 3)
+    e, p = _rest(avatar)
     with torch.no_grad():
         ref = avatar.render(cam, e, p, 0, samples_per_ray=reference).rgb
         return {k: round(psnr(avatar.render(cam, e, p, 0, samples_per_ray=k).rgb, ref), 2) for k in samples}
@@ -178,9 +178,15 @@ def bench_render_one(checkpoint: str | Path, size: int, samples: int | None, rep
     return {"ms": round(_render_ms(avatar, orbit_camera(avatar, size, yaw=20.0, pitch=5.0), samples, repeats), 1)}
 
 
+def _rest(avatar) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero expression (E,) and pose (J, 3) on the avatar's device: the head at rest."""
+    return (torch.zeros(avatar.head.n_expression, device=avatar.device),
+            torch.zeros(avatar.head.n_joints, 3, device=avatar.device))
+
+
 def _render_ms(avatar, camera, samples: int | None, repeats: int) -> float:
     """Median ms of rendering the avatar at rest (appearance 0) through `camera` with `samples` per ray."""
-    e, p = torch.zeros(avatar.head.n_expression), torch.zeros(avatar.head.n_joints, 3)
+    e, p = _rest(avatar)
     sync = torch.cuda.synchronize if avatar.device.type == "cuda" else (lambda: None)
     return _median_ms(lambda: (avatar.render(camera, e, p, 0, samples_per_ray=samples), sync()), repeats)
 

@@ -526,6 +526,6 @@ def test_memory_bounds_refuse_only_what_does_not_fit(monkeypatch):
 ])
 def test_window_is_shrunk_to_the_screen(size, screen, expected):
     pytest.importorskip("glfw")
-    from viewer.app import fit_to_screen
+    from viewer.layout import fit_to_screen
 
     assert fit_to_screen(size, screen) == expected

@@ -32,7 +32,7 @@ from pav.provenance import Provenance
 from .display import ImageDisplay, MeshOverlay, fit_viewport
 from .editor import Editor
 from .editor_panel import EditorPanel, draw_help, draw_timeline, draw_view_range
-from .layout import DragInput, GlfwMetrics, ViewLayout, WindowMetrics, layout
+from .layout import DragInput, GlfwMetrics, ViewLayout, WindowMetrics, fit_to_screen, layout
 from .orbit import OrbitCamera
 from .panels import Panel, PanelStatus
 from .paths import output_path
@@ -40,14 +40,6 @@ from .scenes import Scene
 from .scheduler import RenderScheduler
 from .state import ViewerSettings, ViewerState
 from .timeline import ExportJob, Player, Recorder, snapshot
-
-
-def fit_to_screen(size, screen, margin: int = 80) -> tuple[int, int]:
-    """The window size: `size` (W, H), shrunk to the screen (W, H) less a margin for the desktop's bars;
-    unchanged when the screen is unknown."""
-    if not screen or min(screen) <= margin:
-        return int(size[0]), int(size[1])
-    return min(int(size[0]), screen[0] - margin), min(int(size[1]), screen[1] - margin)
 
 
 class App:

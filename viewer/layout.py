@@ -137,3 +137,11 @@ class DragInput:
         if self.button == 0:
             return MouseEvent(rotate=(dx, dy), zoom=zoom, dragging=True)
         return MouseEvent(pan=(dx, dy), zoom=zoom, dragging=True)
+
+
+def fit_to_screen(size, screen, margin: int = 80) -> tuple[int, int]:
+    """The window size: `size` (W, H), shrunk to the screen (W, H) less a margin for the desktop's bars;
+    unchanged when the screen is unknown."""
+    if not screen or min(screen) <= margin:
+        return int(size[0]), int(size[1])
+    return min(int(size[0]), screen[0] - margin), min(int(size[1]), screen[1] - margin)

@@ -29,7 +29,7 @@ class L2Pool(nn.Module):
     def __init__(self):
         super().__init__()
         w = np.hanning(5)[1:-1]
-        h = torch.tensor(np.outer(w, w) / np.outer(w, w).sum(), dtype=torch.float32)
+        h = torch.tensor(np.outer(w, w) / np.outer(w, w).sum(), dtype=torch.float32, device="cpu")  # a buffer: moves with .to()
         self.register_buffer("kernel", h[None, None], persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -58,8 +58,10 @@ class LearnedMetrics:
     def lpips(self, prediction: torch.Tensor, target: torch.Tensor) -> float:
         """LPIPS distance of two (H, W, 3) images in [0, 1] (lower = more similar)."""
         def features(img):
-            shift, scale = torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1), torch.tensor(LPIPS_SCALE).view(1, 3, 1, 1)
-            x = (2 * _batch(img) - 1 - shift) / scale
+            x = _batch(img)
+            shift = torch.tensor(LPIPS_SHIFT, device=x.device).view(1, 3, 1, 1)
+            scale = torch.tensor(LPIPS_SCALE, device=x.device).view(1, 3, 1, 1)
+            x = (2 * x - 1 - shift) / scale
             return [f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-10) for f in self.alexnet(x)]
         with torch.no_grad():
             pairs = zip(features(prediction), features(target), self.lpips_heads)
@@ -69,7 +71,8 @@ class LearnedMetrics:
         """DISTS distance of two (H, W, 3) images in [0, 1] (lower = more similar)."""
         def features(img):
             x = _batch(img)
-            h = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+            mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+            h = (x - mean) / torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
             return [x] + self.vgg(h)
         c = 1e-6
         with torch.no_grad():

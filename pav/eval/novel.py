@@ -105,14 +105,14 @@ def contact_sheet(avatar: Avatar, collection: Collection, appearances: list[str]
         for view in views:
             f = by_view.get(view)
             if f is None:
-                rows.append(torch.zeros(app.height, 3 * app.width, 3))
+                rows.append(torch.zeros(app.height, 3 * app.width, 3, device="cpu"))  # the sheet is built on the host
                 continue
             with torch.no_grad():
                 pred = avatar.render(app.camera(f), torch.as_tensor(f.expression, dtype=torch.float32),
                                      torch.as_tensor(f.pose, dtype=torch.float32), avatar.appearance_names.index(name),
                                      translation=torch.as_tensor(f.translation, dtype=torch.float32),
                                      background=background if background is not None else (1.0, 1.0, 1.0)).rgb
-            pred, gt = pred.clamp(0, 1), app.image(f)
+            pred, gt = pred.clamp(0, 1).cpu(), app.image(f)
             rows.append(torch.cat([pred, gt, error_map(pred, gt)], dim=1))
         blocks.append(torch.cat(rows, dim=0))
     return torch.cat(blocks, dim=1).numpy()
