@@ -21,7 +21,7 @@ from pav.camera import Camera, orbit
 from pav.checkpoint import load_avatar, read_metadata, save_avatar
 from pav.config import ModelConfig
 from pav.geometry import closest_on_faces
-from pav.geometry.closest import _sq_dist_to_faces
+from pav.geometry.closest import _sq_dist_to_faces, nearest_faces_reference
 from pav.nerf.avatar import Avatar
 from pav.nerf.sampling import ray_intervals
 
@@ -181,17 +181,27 @@ def frames(vertices, faces):
 
 
 def record_nearest_faces(monkeypatch):
-    """Spy on the renderer's nearest-triangle search: a list that receives each call's face ids (N,)."""
-    import pav.nerf.avatar as module
+    """Spy on the renderer's nearest-triangle search: a list that receives each call's face ids (N,). Where
+    the search answers "no surface point within the radius" (−1), brute force checks that answer and the
+    list receives the true nearest triangle instead (the reference needs one to decide "outside the shell")."""
+    from pav.geometry.posed import PosedMesh
 
-    calls, search = [], module.closest_points_fast
+    calls, search = [], PosedMesh.closest_in_shell
 
-    def spy(points, vertices, faces):
-        found = search(points, vertices, faces)
-        calls.append(found.face_id.clone())
+    def spy(self, points, radius):
+        found = search(self, points, radius)
+        face = found.face_id.clone()
+        far = face < 0
+        if far.any():
+            p = points.reshape(-1, 3)[far]
+            nearest = nearest_faces_reference(p, self.vertices, self.faces)
+            distance = _sq_dist_to_faces(p.double(), self.vertices.double()[self.faces][nearest]).sqrt()
+            assert bool((distance >= radius * (1 - 1e-6)).all()), "a sample within the radius was answered as outside"
+            face[far] = nearest
+        calls.append(face)
         return found
 
-    monkeypatch.setattr(module, "closest_points_fast", spy)
+    monkeypatch.setattr(PosedMesh, "closest_in_shell", spy)
     return calls
 
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import warp as wp
 
-__all__ = ["nearest_faces_warp"]
+__all__ = ["nearest_faces_warp", "WarpMesh"]
 
 MAX_DIST = 1.0e18
 """query radius (m): unbounded in practice, and its square stays finite in float32."""
@@ -82,3 +83,103 @@ def _query(p, v, f, out, device) -> None:
     mesh = wp.Mesh(points=wp.from_torch(v, dtype=wp.vec3), indices=wp.from_torch(f))
     wp.launch(_nearest_face, dim=len(p), inputs=[mesh.id, wp.from_torch(p, dtype=wp.vec3), MAX_DIST],
               outputs=[wp.from_torch(out)], device=device)
+
+
+@wp.kernel
+def _closest_along_rays(mesh: wp.uint64, points: wp.array(dtype=wp.vec3), samples_per_ray: int, radius: float,
+                        face: wp.array(dtype=wp.int32), bary: wp.array(dtype=wp.vec3),
+                        distance: wp.array(dtype=float)):
+    """One thread per ray, its samples in order. Each query searches only the ball that must hold the
+    nearest point: the shell radius, shrunk to |x − c| (c: the previous sample's closest point, a point
+    of the surface, so the nearest point is at most that far). The closest point, barycentrics and signed
+    distance come from the face found, as `closest_on_faces` computes them."""
+    ray = wp.tid()
+    prev = wp.vec3(0.0, 0.0, 0.0)
+    have_prev = int(0)
+    for k in range(samples_per_ray):
+        i = ray * samples_per_ray + k
+        x = points[i]
+        r = radius
+        if have_prev == 1:
+            r = wp.min(radius, wp.length(x - prev) * 1.0001 + 1.0e-7)
+        hit = wp.mesh_query_point_no_sign(mesh, x, r)
+        if hit.result:
+            w = 1.0 - hit.u - hit.v
+            c = wp.mesh_eval_position(mesh, hit.face, hit.u, hit.v)
+            m = wp.mesh_get(mesh)
+            a = m.points[m.indices[hit.face * 3 + 0]]
+            b = m.points[m.indices[hit.face * 3 + 1]]
+            cc = m.points[m.indices[hit.face * 3 + 2]]
+            n = wp.cross(b - a, cc - a)
+            plane = wp.dot(x - a, n) / wp.max(wp.length(n), 1.0e-20)
+            d = wp.length(x - c)
+            if plane < 0.0:
+                d = -d
+            if wp.min(wp.min(hit.u, hit.v), w) > 1.0e-5:  # over the interior: the plane height, as torch
+                d = plane                                  # (near an edge w = 1 − u − v rounds off zero)
+            face[i] = hit.face
+            bary[i] = wp.vec3(hit.u, hit.v, w)
+            distance[i] = d
+            prev = c
+            have_prev = 1
+        else:
+            face[i] = -1
+            bary[i] = wp.vec3(0.0, 0.0, 0.0)
+            distance[i] = float(1.0e30)
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A process-wide pool for CPU launches (warp runs a CPU launch on the calling thread and releases the
+    GIL, so launches on parts of the rays run in parallel)."""
+    global _POOL
+    if _POOL is None or _POOL._max_workers < workers:
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pav-warp")
+    return _POOL
+
+
+class WarpMesh:
+    """warp's BVH over one posed mesh, built once and queried many times (a whole render, or every frame of
+    an orbit around one pose). Keeps the float32 vertex and index tensors it was built from alive."""
+
+    def __init__(self, vertices: torch.Tensor, faces: torch.Tensor):
+        device = vertices.device
+        self.vertices = vertices.detach().to(torch.float32).contiguous()
+        self.indices = faces.detach().to(device=device, dtype=torch.int32).reshape(-1).contiguous()
+        self.device = device
+        self.mesh = wp.Mesh(points=wp.from_torch(self.vertices, dtype=wp.vec3), indices=wp.from_torch(self.indices))
+
+    def closest_along_rays(self, points: torch.Tensor, radius: float, threads: int = 1):
+        """points (R, K, 3): K samples of each of R rays, in ray order → face (R·K,) int32 (−1 where no
+        surface point is closer than `radius`), bary (R·K, 3), signed distance (R·K,); `threads` CPU
+        launches over parts of the rays."""
+        R, K = points.shape[0], points.shape[1]
+        p = points.detach().to(torch.float32).reshape(-1, 3).contiguous()
+        face = torch.empty(R * K, dtype=torch.int32, device=self.device)
+        bary = torch.empty(R * K, 3, dtype=torch.float32, device=self.device)
+        dist = torch.empty(R * K, dtype=torch.float32, device=self.device)
+
+        def launch(start: int, stop: int, device) -> None:
+            s, e = start * K, stop * K
+            wp.launch(_closest_along_rays, dim=stop - start,
+                      inputs=[self.mesh.id, wp.from_torch(p[s:e], dtype=wp.vec3), K, float(radius)],
+                      outputs=[wp.from_torch(face[s:e]), wp.from_torch(bary[s:e], dtype=wp.vec3),
+                               wp.from_torch(dist[s:e])], device=device)
+
+        if R == 0:
+            pass
+        elif self.device.type == "cuda":
+            stream = wp.stream_from_torch(torch.cuda.current_stream(self.device))
+            with wp.ScopedStream(stream):
+                launch(0, R, stream.device)
+        else:
+            cpu = wp.device_from_torch(self.device)
+            parts = max(1, min(threads, R // 256))
+            cuts = [R * j // parts for j in range(parts + 1)]
+            jobs = [_pool(parts).submit(launch, a, b, cpu) for a, b in zip(cuts[1:-1], cuts[2:])]
+            launch(cuts[0], cuts[1], cpu)
+            for job in jobs:
+                job.result()
+        return face, bary, dist

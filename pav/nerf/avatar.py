@@ -13,14 +13,15 @@ skips samples in empty space before the field is evaluated.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 from torch import nn
 
 from ..camera import Camera
 from ..config import ModelConfig
-from ..geometry import closest_points_fast, face_maps, map_directions, map_points
+from ..geometry import map_directions, map_points
+from ..geometry.posed import PosedMesh, pose_mesh
 from ..head import HeadModel
 from .field import CanonicalField
 from .hashgrid import HashGrid
@@ -110,6 +111,10 @@ class Avatar(nn.Module):
         shape = self.shape[None].expand(expression.shape[0], -1)
         return self.head(shape=shape, expression=expression, pose=pose, translation=translation).vertices
 
+    def pose(self, vertices: torch.Tensor) -> PosedMesh:
+        """One frame's deformed mesh (V, 3), prepared for `render_rays` (face maps and search structure)."""
+        return pose_mesh(vertices, self.canonical_vertices, self.head.faces)
+
     def to_unit_cube(self, x_c: torch.Tensor) -> torch.Tensor:
         return (x_c - self.aabb[0]) / (self.aabb[1] - self.aabb[0])
 
@@ -123,28 +128,33 @@ class Avatar(nn.Module):
     def render_rays(self, origins: torch.Tensor, directions: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
                     group: torch.Tensor, vertices: torch.Tensor, expression: torch.Tensor, appearance: torch.Tensor,
                     background: torch.Tensor, jitter: bool = False, generator: torch.Generator | None = None,
-                    use_occupancy: bool = True, samples_per_ray: int | None = None) -> RayOutput:
+                    use_occupancy: bool = True, samples_per_ray: int | None = None,
+                    posed: Sequence[PosedMesh] | None = None) -> RayOutput:
         """Render R rays that belong to G frames.
 
         origins, directions (R, 3) (unit directions); near, far (R,) sampling interval; group (R,) int64
         frame of each ray in [0, G); vertices (G, V, 3) each frame's deformed mesh; expression (G, E);
         appearance (G,) int64 appearance per frame, or (A,) float weights (blend, all frames);
-        background (R, 3) or (3,).
+        background (R, 3) or (3,); posed: `pose_mesh(vertices[g], ...)` per frame when the caller keeps them
+        across calls (a whole render), else they are prepared here.
         """
         cfg = self.config
         R, K = origins.shape[0], samples_per_ray or cfg.samples_per_ray
         samples = stratified_samples(near, far, K, generator=generator, jitter=jitter)
         x = (origins[:, None] + samples.t[..., None] * directions[:, None]).reshape(-1, 3)
         d = directions[:, None].expand(R, K, 3).reshape(-1, 3)
-        sample_group = group[:, None].expand(R, K).reshape(-1)
+        radius = max(cfg.shell_out, cfg.shell_in) * 1.001  # the exact shell test below decides
+        steps = torch.arange(K, device=origins.device)
         keep_index, x01, d_c, uv, kept_group = [], [], [], [], []
         with torch.no_grad():
             for g in group.unique().tolist():
-                rows = (sample_group == g).nonzero()[:, 0]
-                near_pt = closest_points_fast(x[rows], vertices[g], self.head.faces)
-                inside = (near_pt.distance <= cfg.shell_out) & (near_pt.distance >= -cfg.shell_in)
-                rows, face, bary = rows[inside], near_pt.face_id[inside], near_pt.bary[inside]
-                maps = face_maps(vertices[g], self.canonical_vertices, self.head.faces)
+                ray_rows = (group == g).nonzero()[:, 0]
+                rows = (ray_rows[:, None] * K + steps).reshape(-1)
+                mesh = posed[g] if posed is not None else self.pose(vertices[g])
+                hits = mesh.closest_in_shell(x.view(R, K, 3)[ray_rows], radius)
+                inside = (hits.face_id >= 0) & (hits.distance <= cfg.shell_out) & (hits.distance >= -cfg.shell_in)
+                rows, face, bary = rows[inside], hits.face_id[inside], hits.bary[inside]
+                maps = mesh.maps
                 p01 = self.to_unit_cube(map_points(maps, x[rows], face))
                 if use_occupancy:
                     occ = self.occupied(p01)
@@ -187,6 +197,7 @@ class Avatar(nn.Module):
             translation = torch.as_tensor(translation, dtype=torch.float32, device=dev).reshape(1, 3)
         camera = camera.to(dev)
         vertices = self.deform(expression, pose, translation)
+        posed = self._posed_cached(vertices[0])
         cfg = self.config
         iv = ray_intervals(vertices[0], self.head.faces, camera, self.vertex_extent, cfg.shell_in, cfg.max_chord)
         origins, dirs = camera.rays()
@@ -205,9 +216,17 @@ class Avatar(nn.Module):
             idx = hits[start:start + chunk]
             out = self.render_rays(origins.reshape(-1, 3)[idx], dirs.reshape(-1, 3)[idx], iv.near.reshape(-1)[idx],
                                    iv.far.reshape(-1)[idx], torch.zeros(len(idx), dtype=torch.long, device=dev), vertices,
-                                   expression, weights, bg[idx], samples_per_ray=samples_per_ray)
+                                   expression, weights, bg[idx], samples_per_ray=samples_per_ray, posed=[posed])
             rgb[idx], alpha[idx], depth[idx] = out.rgb, out.alpha, out.depth * cos[idx]
         return RenderOutput(rgb.view(H, W, 3), alpha.view(H, W), depth.view(H, W))
+
+    def _posed_cached(self, vertices: torch.Tensor) -> PosedMesh:
+        """`pose(vertices)`, reused while the posed mesh stays the same (an orbit moves only the camera)."""
+        cached = getattr(self, "_posed", None)
+        if cached is not None and cached.vertices.device == vertices.device and torch.equal(cached.vertices, vertices):
+            return cached
+        self._posed = self.pose(vertices)
+        return self._posed
 
     def appearance_weights(self, appearance) -> torch.Tensor:
         """A name, an index or a weight vector (A,) → normalised weights (A,) float."""

@@ -57,9 +57,28 @@ class ConditionedMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, conditions: torch.Tensor | None = None,
                 group: torch.Tensor | None = None) -> torch.Tensor:
+        """x (N, D_x); conditions (G, D_c) with group (N,) in [0, G), or (N, D_c) per row with group None.
+
+        Each layer is one fused `addmm` (bias + x·Wᵀ) followed by an in-place ReLU; the conditioning enters
+        as a per-group first-layer bias, broadcast without a gather when there is one group (a render):
+        measured 2.4× faster than Linear + gathered bias + ReLU on 131k rows (docs/performance.md).
+        `reference_forward` is the plain twin."""
+        bias = self.first.bias
+        if self.condition is not None:
+            bias = self.condition(conditions) + bias  # (G, hidden)
+            if group is not None:
+                bias = bias[0] if bias.shape[0] == 1 else bias.index_select(0, group)
+        h = torch.addmm(bias, x, self.first.weight.t()).relu_()
+        for layer in self.hidden:
+            h = torch.addmm(layer.bias, h, layer.weight.t()).relu_()
+        return self.last(h)
+
+    def reference_forward(self, x: torch.Tensor, conditions: torch.Tensor | None = None,
+                          group: torch.Tensor | None = None) -> torch.Tensor:
+        """The plain twin of `forward`: Linear layers, the condition gathered per row, out-of-place ReLU."""
         h = self.first(x)
         if self.condition is not None:
-            bias = self.condition(conditions)  # (G, hidden)
+            bias = self.condition(conditions)
             h = h + (bias[group] if group is not None else bias)
         h = torch.relu(h)
         for layer in self.hidden:

@@ -1,0 +1,116 @@
+"""The render path's fast paths against their plain twins and brute force (issue 17, docs/performance.md).
+
+- `PosedMesh.closest_in_shell` (warp's BVH, searching only the ball that must hold the nearest point, along
+  each ray): on every pixel's samples of several frames of the built-in head, the triangle it returns is
+  a nearest one by float64 brute force, its barycentrics and signed distance are those of
+  `closest_on_faces` on that triangle, and it answers "outside" (−1) only where brute force finds no
+  surface point within the radius.
+- `ConditionedMLP.forward` (fused addmm + in-place ReLU, broadcast group bias) against `reference_forward`,
+  values and gradients, for one group, several groups and per-row conditions.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pav.camera import Camera, orbit
+from pav.geometry import closest_on_faces
+from pav.geometry.closest import _sq_dist_to_faces
+from pav.geometry.posed import closest_in_shell_reference, pose_mesh
+from pav.head import load_head_model
+from pav.nerf.field import ConditionedMLP
+from pav.nerf.sampling import ray_intervals, stratified_samples
+
+
+@pytest.fixture(scope="module")
+def head():
+    return load_head_model("default")
+
+
+def brute_force(points, vertices, faces):
+    """Float64 distance (N,) from each point to its nearest triangle: every triangle whose bounding sphere
+    does not rule it out (|q − centre| − radius > the distance to the triangle of the nearest centre) is
+    measured exactly."""
+    q, tri = points.double(), vertices.double()[faces.long()]
+    centre = tri.mean(1)
+    radius = (tri - centre[:, None]).norm(dim=-1).amax(1)
+    gap = torch.cdist(q, centre) - radius  # (N, F) lower bounds
+    upper = _sq_dist_to_faces(q, tri[gap.argmin(1)]).sqrt()
+    pair, face = (gap <= upper[:, None] + 1e-9).nonzero(as_tuple=True)
+    d = _sq_dist_to_faces(q[pair], tri[face]).sqrt()
+    return torch.full((len(q),), float("inf"), dtype=torch.float64).scatter_reduce(0, pair, d, "amin")
+
+
+def frame_samples(head, yaw, expression_scale, size=32, samples=8):
+    """Samples (R, K, 3) along every ray of a size² image that enters the 4.5 cm shell, and the mesh."""
+    g = torch.Generator().manual_seed(int(yaw))
+    e = torch.randn(1, head.n_expression, generator=g) * expression_scale
+    pose = torch.zeros(1, head.n_joints, 3)
+    pose[0, 0, 1] = 0.1 * expression_scale
+    vertices = head(expression=e, pose=pose).vertices[0]
+    centre = vertices.mean(0)
+    cam = Camera.from_fov(orbit(centre.tolist(), 0.6, yaw, 5.0).float(), 25, size, size)
+    iv = ray_intervals(vertices, head.faces, cam, 0.045, 0.01, 0.06)
+    o, d = cam.rays()
+    hit = iv.hit.reshape(-1)
+    s = stratified_samples(iv.near.reshape(-1)[hit], iv.far.reshape(-1)[hit], samples, jitter=False)
+    x = o.reshape(-1, 3)[hit][:, None] + s.t[..., None] * d.reshape(-1, 3)[hit][:, None]
+    return x, vertices
+
+
+@pytest.mark.parametrize("yaw,expression_scale", [(0.0, 0.0), (35.0, 1.0), (-70.0, 2.0)])
+def test_closest_in_shell_is_exact_on_every_pixel(head, yaw, expression_scale):
+    x, vertices = frame_samples(head, yaw, expression_scale)
+    radius = 0.02  # smaller than the shell, so both answers ("inside" and "outside") occur
+    mesh = pose_mesh(vertices, vertices, head.faces, backend="warp")
+    assert mesh._warp is not None, "the warp path must be the one under test"
+    hits = mesh.closest_in_shell(x, radius)
+    points = x.reshape(-1, 3)
+    best = brute_force(points, vertices, head.faces)
+    inside, outside = best < radius * (1 - 1e-5), best > radius * (1 + 1e-5)
+    assert inside.float().mean() > 0.2 and outside.any()  # both cases are exercised
+    assert bool((hits.face_id[outside] == -1).all())
+    assert bool((hits.face_id[inside] >= 0).all())
+    f = hits.face_id[inside]
+    chosen = _sq_dist_to_faces(points[inside].double(), vertices.double()[head.faces][f]).sqrt()
+    torch.testing.assert_close(chosen, best[inside], atol=2e-7, rtol=0)  # a nearest triangle (ties: any)
+    ref = closest_on_faces(points[inside], vertices, head.faces, f)
+    torch.testing.assert_close(hits.distance[inside], ref.distance, atol=2e-6, rtol=0)
+    torch.testing.assert_close(hits.bary[inside], ref.bary, atol=2e-4, rtol=0)
+    twin = closest_in_shell_reference(points, vertices, head.faces, radius)
+    assert bool(((twin.face_id >= 0) == (hits.face_id >= 0))[inside | outside].all())
+
+
+def test_closest_in_shell_rejects_flat_points(head):
+    vertices = head().vertices[0]
+    mesh = pose_mesh(vertices, vertices, head.faces)
+    with pytest.raises(ValueError, match=r"\(R, K, 3\)"):
+        mesh.closest_in_shell(torch.zeros(10, 3), 0.01)
+
+
+@pytest.mark.parametrize("groups", [1, 3, None])
+def test_conditioned_mlp_fast_path_equals_reference(groups):
+    torch.manual_seed(0)
+    mlp = ConditionedMLP(d_x=7, d_c=5, hidden=16, layers=3, d_out=4).double()
+    n = 50
+    x = torch.randn(n, 7, dtype=torch.float64, requires_grad=True)
+    if groups is None:
+        cond, group = torch.randn(n, 5, dtype=torch.float64, requires_grad=True), None
+    else:
+        cond = torch.randn(groups, 5, dtype=torch.float64, requires_grad=True)
+        group = torch.randint(0, groups, (n,))
+    upstream = torch.randn(n, 4, dtype=torch.float64)
+    results = []
+    for forward in (mlp.forward, mlp.reference_forward):
+        mlp.zero_grad()
+        x.grad = cond.grad = None
+        y = forward(x, cond, group)
+        (y * upstream).sum().backward()
+        results.append((y.detach(), x.grad.clone(), cond.grad.clone(),
+                        [p.grad.clone() for p in mlp.parameters()]))
+    (y0, gx0, gc0, gp0), (y1, gx1, gc1, gp1) = results
+    torch.testing.assert_close(y0, y1, atol=1e-12, rtol=0)
+    torch.testing.assert_close(gx0, gx1, atol=1e-12, rtol=0)
+    torch.testing.assert_close(gc0, gc1, atol=1e-12, rtol=0)
+    for a, b in zip(gp0, gp1):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
