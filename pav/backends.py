@@ -8,9 +8,11 @@ Each probe runs once per process and is cached, failures included; each answers 
 human-readable reason. Nothing optional is imported at `import pav`: `tinycudann` only when CUDA is
 present (its import raises without a GPU), fcpw / point-cloud-utils / warp-lang at the first probe.
 
-- Hash grid: PAV_BACKEND=torch|tcnn|auto (default auto). `auto` takes tcnn when it works and torch
-  otherwise (warning once, with the fix, when a GPU is present but tcnn is not); an explicit `tcnn` that
-  cannot be honoured is an error.
+- Hash grid: PAV_BACKEND=torch|tcnn|warp|auto (default auto). For CUDA inputs `auto` takes tcnn when it
+  works and torch otherwise (warning once, with the fix, when a GPU is present but tcnn is not); an
+  explicit `tcnn` that cannot be honoured is an error. For CPU inputs (`hashgrid_cpu_backend`) `auto` takes
+  the compiled warp-lang kernel when warp imports and F = 2 (2.3-2.7× the torch path's samples/s,
+  docs/performance.md), else torch; `torch` forces the torch path everywhere.
 - Nearest triangle (`nearest_backend(device)`): PAV_NEAREST=auto|fcpw|warp|pcu|torch (default auto), or
   the `backend=` argument of `pav.geometry.nearest_faces` / `closest_points` / `closest_points_fast`.
   `auto` on CUDA takes warp-lang (its BVH on the GPU); on the CPU, the order NEAREST_CPU_ORDER, set by the
@@ -28,7 +30,7 @@ from typing import NamedTuple
 import torch
 
 ENV_VAR = "PAV_BACKEND"
-CHOICES = ("auto", "torch", "tcnn")
+CHOICES = ("auto", "torch", "tcnn", "warp")
 TCNN_FEATURES_PER_LEVEL = (1, 2, 4, 8)
 TCNN_INSTALL_HINT = ("pip install git+https://github.com/NVlabs/tiny-cuda-nn/#subdirectory=bindings/torch "
                      "(needs the CUDA toolkit matching your torch build)")
@@ -142,6 +144,22 @@ def choose_hashgrid_backend(value: str | None = None, *, n_features_per_level: i
         raise RuntimeError(f"{ENV_VAR}=tcnn cannot be honoured: {why}")
     if cuda().available:
         _warn_once(f"PAV: hash grid runs in pure torch although a GPU is present ({why}).")
+    return BackendChoice("torch", f"pure torch ({why})")
+
+
+def hashgrid_cpu_backend(value: str | None = None, *, n_features_per_level: int = 2) -> BackendChoice:
+    """The hash-grid kernel for CPU inputs: 'warp' (compiled, F = 2 only) or 'torch' (see the module
+    docstring); an explicit 'warp' that cannot be honoured is an error."""
+    want = requested_backend(value)
+    if want == "torch":
+        return BackendChoice("torch", "pure torch (requested)")
+    warp = nearest_probe("warp")
+    fits = n_features_per_level == 2
+    if warp.available and fits:
+        return BackendChoice("warp", f"{warp.reason}: compiled CPU kernel" + (" (requested)" if want == "warp" else ""))
+    why = warp.reason if not warp.available else f"the warp kernel has F = 2, not {n_features_per_level}"
+    if want == "warp":
+        raise RuntimeError(f"{ENV_VAR}=warp cannot be honoured: {why}")
     return BackendChoice("torch", f"pure torch ({why})")
 
 

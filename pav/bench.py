@@ -212,14 +212,12 @@ def bench_ddp_cpu(data: str, preset_name: str, steps: int) -> dict:
 
 def chosen_backends(device: str) -> dict:
     """The backends this device gets, each {name, reason} (printed by bench, stored in its JSON)."""
-    from .backends import choose_hashgrid_backend, cuda, nearest_backend
+    from .backends import choose_hashgrid_backend, cuda, hashgrid_cpu_backend, nearest_backend
 
-    grid = choose_hashgrid_backend()
-    grid_name = grid.name if device.startswith("cuda") else "torch"
-    grid_reason = grid.reason if device.startswith("cuda") else "pure torch (CPU inputs always take the torch path)"
+    grid = choose_hashgrid_backend() if device.startswith("cuda") else hashgrid_cpu_backend()
     near = nearest_backend(device)
     return {"device": {"name": device, "reason": cuda().reason},
-            "hashgrid": {"name": grid_name, "reason": grid_reason},
+            "hashgrid": {"name": grid.name, "reason": grid.reason},
             "nearest_triangle": {"name": near.name, "reason": near.reason}}
 
 

@@ -29,7 +29,7 @@ def test_requested_backend_parsing(monkeypatch):
     assert backends.requested_backend() == "tcnn"
     assert backends.requested_backend("torch") == "torch"              # an argument beats the env
     monkeypatch.setenv(backends.ENV_VAR, "cuda")
-    with pytest.raises(ValueError, match=r"\$PAV_BACKEND='cuda': expected one of auto, torch, tcnn"):
+    with pytest.raises(ValueError, match=r"\$PAV_BACKEND='cuda': expected one of auto, torch, tcnn, warp"):
         backends.requested_backend()
 
 
@@ -40,6 +40,17 @@ def test_probes_are_cached_and_explain_themselves():
     if not backends.cuda().available:
         assert not backends.tcnn().available and "CUDA" in backends.tcnn().reason
     json.dumps(backends.summary())
+
+
+def test_hashgrid_cpu_backend_policy(monkeypatch):
+    assert backends.hashgrid_cpu_backend("torch") == ("torch", "pure torch (requested)")
+    assert backends.hashgrid_cpu_backend(n_features_per_level=4).name == "torch"
+    if backends.nearest_probe("warp").available:
+        assert backends.hashgrid_cpu_backend().name == "warp"
+        with pytest.raises(RuntimeError, match="PAV_BACKEND=warp cannot be honoured: the warp kernel has F = 2"):
+            backends.hashgrid_cpu_backend("warp", n_features_per_level=4)
+    monkeypatch.setenv(backends.ENV_VAR, "torch")
+    assert backends.hashgrid_cpu_backend().name == "torch"
 
 
 def test_backend_choice_policy(monkeypatch):

@@ -103,9 +103,10 @@ def fragile_levels(config: HashGridConfig, ulps: int = 4) -> list[int]:
 class HashGrid(nn.Module):
     """φ(x): (N, 3) in [0,1]³ → (N, L·F) float. Owns `params` (rows, F) in the canonical (tcnn) layout.
 
-    The backend (pure torch, or tiny-cuda-nn when importable with CUDA) is chosen once, here, through
-    `pav.backends`; `backend` overrides the PAV_BACKEND environment variable. The tcnn backend is used only
-    for CUDA inputs; CPU inputs always take the torch path.
+    The backends are chosen once, here, through `pav.backends`; `backend` overrides the PAV_BACKEND
+    environment variable. CUDA inputs: tiny-cuda-nn when it imports, else the torch path. CPU inputs: the
+    compiled warp kernel (`_hashgrid_warp`, F = 2, table gradients) when warp imports, else the torch path
+    (also for inputs that need a gradient for x).
     """
 
     def __init__(self, config: HashGridConfig | None = None, *, backend: str | None = None,
@@ -121,6 +122,9 @@ class HashGrid(nn.Module):
         self.params = nn.Parameter(table.uniform_(-1e-4, 1e-4, generator=gen))
         choice = backends.choose_hashgrid_backend(backend, n_features_per_level=self.config.n_features_per_level)
         self.backend, self.backend_reason = choice.name, choice.reason
+        cpu = backends.hashgrid_cpu_backend(None if backend == "tcnn" else backend,
+                                            n_features_per_level=self.config.n_features_per_level)
+        self.cpu_backend, self.cpu_backend_reason = cpu.name, cpu.reason
         self._tcnn = None
         if choice.name == "tcnn":
             from ._hashgrid_tcnn import TcnnHashGrid  # only reached when tinycudann imported with CUDA
@@ -133,7 +137,13 @@ class HashGrid(nn.Module):
         x = x.clamp(0.0, 1.0)
         if self._tcnn is not None and x.is_cuda:
             return self._tcnn(x, self.params)
-        return hashgrid_fast(x.to(self.params.dtype), self.params, self.levels)
+        x = x.to(self.params.dtype)
+        if self.cpu_backend == "warp":
+            from . import _hashgrid_warp
+
+            if _hashgrid_warp.supports(x, self.params):
+                return _hashgrid_warp.hashgrid_warp(x, self.params, self.levels)
+        return hashgrid_fast(x, self.params, self.levels)
 
     def level_table(self, level: int) -> torch.Tensor:
         """(rows_l, F) view of one level's rows of `params`."""
