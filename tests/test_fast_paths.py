@@ -114,3 +114,33 @@ def test_conditioned_mlp_fast_path_equals_reference(groups):
     torch.testing.assert_close(gc0, gc1, atol=1e-12, rtol=0)
     for a, b in zip(gp0, gp1):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from pav.bench import DEMO
+    from pav.checkpoint import load_avatar
+
+    return load_avatar(DEMO, device="cpu")
+
+
+@pytest.mark.parametrize("samples", [6, None])
+def test_faint_samples_skip_colour_within_the_bound(demo, samples):
+    """render() evaluates colour only where the weight exceeds FAINT_WEIGHT; against the plain twin (every
+    sample's colour) no pixel moves by more than 0.5·K·FAINT_WEIGHT, and colour is in fact skipped."""
+    from pav.export import orbit_camera
+    from pav.nerf.avatar import FAINT_WEIGHT
+
+    e, p = torch.zeros(demo.head.n_expression), torch.zeros(demo.head.n_joints, 3)
+    cam = orbit_camera(demo, 48, yaw=30.0, pitch=5.0)
+    calls, color = [], demo.field.color
+    demo.field.color = lambda d, *rest: calls.append(len(d)) or color(d, *rest)
+    try:
+        fast = demo.render(cam, e, p, 1, samples_per_ray=samples).rgb
+    finally:
+        del demo.field.color
+    plain = demo.render(cam, e, p, 1, samples_per_ray=samples, skip_faint_color=False).rgb
+    K = samples or demo.config.samples_per_ray
+    assert float((fast - plain).abs().max()) <= 0.5 * K * FAINT_WEIGHT + 1e-6
+    assert float((fast - plain).abs().max()) > 0  # the fast path ran (its grey stands in somewhere)
+    assert sum(calls) > 0

@@ -27,7 +27,11 @@ from .field import CanonicalField
 from .hashgrid import HashGrid
 from .sampling import ray_intervals, stratified_samples
 from .textures import GlobalCodes, LatentTextures
-from .volume import composite
+from .volume import composite, sample_weights
+
+
+FAINT_WEIGHT = 1e-4
+"""Rendering skips the colour of samples whose compositing weight is at most this (see `render_rays`)."""
 
 
 class RayOutput(NamedTuple):
@@ -129,14 +133,16 @@ class Avatar(nn.Module):
                     group: torch.Tensor, vertices: torch.Tensor, expression: torch.Tensor, appearance: torch.Tensor,
                     background: torch.Tensor, jitter: bool = False, generator: torch.Generator | None = None,
                     use_occupancy: bool = True, samples_per_ray: int | None = None,
-                    posed: Sequence[PosedMesh] | None = None) -> RayOutput:
+                    posed: Sequence[PosedMesh] | None = None, skip_faint_color: bool = False) -> RayOutput:
         """Render R rays that belong to G frames.
 
         origins, directions (R, 3) (unit directions); near, far (R,) sampling interval; group (R,) int64
         frame of each ray in [0, G); vertices (G, V, 3) each frame's deformed mesh; expression (G, E);
         appearance (G,) int64 appearance per frame, or (A,) float weights (blend, all frames);
         background (R, 3) or (3,); posed: `pose_mesh(vertices[g], ...)` per frame when the caller keeps them
-        across calls (a whole render), else they are prepared here.
+        across calls (a whole render), else they are prepared here. skip_faint_color (no gradients):
+        the density first, then the colour only of samples whose weight exceeds FAINT_WEIGHT; the others
+        count as grey (0.5), which moves a pixel by at most 0.5·K·FAINT_WEIGHT.
         """
         cfg = self.config
         R, K = origins.shape[0], samples_per_ray or cfg.samples_per_ray
@@ -172,9 +178,17 @@ class Avatar(nn.Module):
             if self.codes is not None:
                 per_sample = appearance if appearance.is_floating_point() else appearance[kept_group]
                 z = self.codes.lookup(uv, per_sample)
-            out = self.field(x01.clamp(0, 1), d_c, expression, kept_group, z)
-            sigma = sigma.index_put((keep_index,), out.sigma)
-            rgb = rgb.index_put((keep_index,), out.rgb)
+            if skip_faint_color and not torch.is_grad_enabled():
+                density = self.field.density(x01.clamp(0, 1), expression, kept_group, z)
+                sigma = sigma.index_put((keep_index,), density.sigma)
+                bright = sample_weights(sigma.view(R, K), samples.dt).view(-1)[keep_index] > FAINT_WEIGHT
+                color = torch.full((len(keep_index), 3), 0.5, dtype=rgb.dtype, device=rgb.device)
+                color[bright] = self.field.color(d_c[bright], density.geo[bright], None if z is None else z[bright])
+                rgb = rgb.index_put((keep_index,), color)
+            else:
+                out = self.field(x01.clamp(0, 1), d_c, expression, kept_group, z)
+                sigma = sigma.index_put((keep_index,), out.sigma)
+                rgb = rgb.index_put((keep_index,), out.rgb)
         bg = background.expand(R, 3) if background.ndim == 1 else background
         comp = composite(sigma.view(R, K), rgb.view(R, K, 3), samples.t, samples.dt, bg)
         return RayOutput(comp.rgb, comp.alpha, comp.depth, len(keep_index))
@@ -182,12 +196,14 @@ class Avatar(nn.Module):
     @torch.no_grad()
     def render(self, camera: Camera, expression: torch.Tensor, pose: torch.Tensor, appearance,
                translation: torch.Tensor | None = None, background=(1.0, 1.0, 1.0), chunk: int = 8192,
-               cancelled: Callable[[], bool] | None = None, samples_per_ray: int | None = None) -> RenderOutput | None:
+               cancelled: Callable[[], bool] | None = None, samples_per_ray: int | None = None,
+               skip_faint_color: bool = True) -> RenderOutput | None:
         """Render a whole image. expression (E,), pose (J, 3), translation (3,) or None; appearance: a name,
         an index, or (A,) weights over appearances (blending); background (3,) colour or (H, W, 3) image.
         samples_per_ray overrides the config's (fewer for fast previews). Rays start where the avatar's
         density can begin (`vertex_extent` above each vertex of the posed mesh). `chunk` rays are rendered
         at a time: larger is faster (fewer tree builds and calls), `cancelled` is checked between chunks.
+        skip_faint_color: see `render_rays` (False: the plain twin, every sample's colour).
         Returns None if `cancelled()` turns True."""
         dev = self.device
         weights = self.appearance_weights(appearance)
@@ -216,7 +232,8 @@ class Avatar(nn.Module):
             idx = hits[start:start + chunk]
             out = self.render_rays(origins.reshape(-1, 3)[idx], dirs.reshape(-1, 3)[idx], iv.near.reshape(-1)[idx],
                                    iv.far.reshape(-1)[idx], torch.zeros(len(idx), dtype=torch.long, device=dev), vertices,
-                                   expression, weights, bg[idx], samples_per_ray=samples_per_ray, posed=[posed])
+                                   expression, weights, bg[idx], samples_per_ray=samples_per_ray, posed=[posed],
+                                   skip_faint_color=skip_faint_color)
             rgb[idx], alpha[idx], depth[idx] = out.rgb, out.alpha, out.depth * cos[idx]
         return RenderOutput(rgb.view(H, W, 3), alpha.view(H, W), depth.view(H, W))
 

@@ -105,14 +105,33 @@ class CanonicalField(nn.Module):
                 group: torch.Tensor, appearance: torch.Tensor | None) -> FieldOutput:
         """x01 (N, 3) canonical positions in the unit cube; directions (N, 3) unit canonical view directions;
         expression (G, E) per group; group (N,) int64 in [0, G); appearance (N, C) embeddings Z^x or None."""
+        density = self.density(x01, expression, group, appearance)
+        return FieldOutput(density.sigma, self.color(directions, density.geo, appearance), density.delta_sigma)
+
+    def density(self, x01: torch.Tensor, expression: torch.Tensor, group: torch.Tensor,
+                appearance: torch.Tensor | None) -> "Density":
+        """The density half of `forward` (same arguments, no directions): σ, Δσ and the geometric features."""
         h = self.mlp_d(self.encoder(x01), expression, group)
         sigma_raw, geo = h[:, 0], h[:, 1:]
         delta = torch.zeros_like(sigma_raw)
         if self.mlp_o is not None:
             # MLP-O([Z^x, e]): Z^x varies per sample, e per group
             delta = self.mlp_o(appearance, expression, group)[:, 0]
+        return Density(TruncExp.apply(sigma_raw + delta), geo, delta)
+
+    def color(self, directions: torch.Tensor, geo: torch.Tensor, appearance: torch.Tensor | None) -> torch.Tensor:
+        """The colour half of `forward`: directions (N, 3), geo (N, G_f) from `density`, appearance (N, C) or
+        None → rgb (N, 3) in [0, 1]."""
         color_in = [spherical_harmonics(directions, self.cfg.sh_degree), geo]
         if appearance is not None:
             color_in.append(appearance)
-        rgb = torch.sigmoid(self.mlp_c(torch.cat(color_in, dim=-1)))
-        return FieldOutput(TruncExp.apply(sigma_raw + delta), rgb, delta)
+        return torch.sigmoid(self.mlp_c(torch.cat(color_in, dim=-1)))
+
+
+class Density(NamedTuple):
+    sigma: torch.Tensor
+    """(N,) density σ = exp(σ_raw + Δσ)."""
+    geo: torch.Tensor
+    """(N, G_f) geometric features g, MLP-C's input."""
+    delta_sigma: torch.Tensor
+    """(N,) density offset Δσ (zeros without MLP-O)."""

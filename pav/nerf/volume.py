@@ -24,6 +24,14 @@ class Composite(NamedTuple):
     """(R, K) per-sample weights w."""
 
 
+def sample_weights(sigma: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    """(R, K) weights w_i = T_i α_i of densities sigma (R, K) ≥ 0 over sample lengths dt (R, K)."""
+    tau = sigma * dt
+    alpha_i = 1.0 - torch.exp(-tau)
+    transmittance = torch.exp(-(torch.cumsum(tau, dim=1) - tau))  # exclusive cumulative sum
+    return transmittance * alpha_i
+
+
 def composite(sigma: torch.Tensor, rgb: torch.Tensor, t: torch.Tensor, dt: torch.Tensor,
               background: torch.Tensor | None = None, eps: float = 1e-6) -> Composite:
     """sigma (R, K) ≥ 0 densities; rgb (R, K, 3); t, dt (R, K) sample distances and lengths;
@@ -31,10 +39,7 @@ def composite(sigma: torch.Tensor, rgb: torch.Tensor, t: torch.Tensor, dt: torch
     if sigma.ndim != 2 or rgb.shape != (*sigma.shape, 3) or t.shape != sigma.shape or dt.shape != sigma.shape:
         raise ValueError(f"composite: sigma {tuple(sigma.shape)}, rgb {tuple(rgb.shape)}, t {tuple(t.shape)}, "
                          f"dt {tuple(dt.shape)} must be (R, K), (R, K, 3), (R, K), (R, K)")
-    tau = sigma * dt
-    alpha_i = 1.0 - torch.exp(-tau)
-    transmittance = torch.exp(-(torch.cumsum(tau, dim=1) - tau))  # exclusive cumulative sum
-    weights = transmittance * alpha_i
+    weights = sample_weights(sigma, dt)
     acc = weights.sum(1)
     color = (weights[..., None] * rgb).sum(1)
     if background is not None:
