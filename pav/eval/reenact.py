@@ -58,13 +58,16 @@ def split_frames(video: Path, out: Path, fraction: float, max_frames: int) -> tu
 
 
 def score(avatar, collection, name: str, appearance: str, side_by_side: Path, sheet: Path, provenance) -> dict:
-    """Render every frame of `name` in `appearance`; masked and whole-crop metrics; clip and contact sheet."""
+    """Render every frame of `name` in `appearance`; masked and whole-crop metrics (LPIPS and DISTS over the
+    crop when their weights are found, else the reason under "unavailable"); clip and contact sheet."""
     import imageio_ffmpeg
 
     from ..data import load_split
     from ..provenance import ffmpeg_metadata, mark_frame
+    from .learned import load_learned_metrics
 
     data = load_split(collection, "train", appearances=[name])
+    nets = load_learned_metrics()
     rows, scores = [], {k: [] for k in ("psnr_masked", "ssim_masked", "psnr", "ssim")}
     pick = set(np.linspace(0, len(data.expression) - 1, CONTACT_ROWS).round().astype(int).tolist())
     H, W = data.images.shape[1:3]
@@ -84,6 +87,10 @@ def score(avatar, collection, name: str, appearance: str, side_by_side: Path, sh
             ys, xs = torch.nonzero(mask, as_tuple=True)
             box = (slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1))
             scores["ssim_masked"].append(ssim(pred[box], gt[box]))
+            if nets.alexnet is not None:
+                scores.setdefault("lpips", []).append(nets.lpips(pred, gt))
+            if nets.vgg is not None:
+                scores.setdefault("dists", []).append(nets.dists(pred, gt))
             pair = (torch.cat([gt, pred], 1).numpy() * 255 + 0.5).astype(np.uint8)
             pair = np.pad(pair, ((0, H % 2), (0, (2 * W) % 2), (0, 0)), mode="edge")
             writer.send(np.ascontiguousarray(mark_frame(pair, provenance)))
@@ -93,7 +100,9 @@ def score(avatar, collection, name: str, appearance: str, side_by_side: Path, sh
         writer.close()
         provenance.sign(tmp)
     write_png(sheet, torch.cat(rows, 0).numpy(), provenance=provenance)
-    return {k: round(float(np.mean(v)), 3) for k, v in scores.items()} | {"frames": len(data.expression)}
+    unavailable = {m: reason for m, reason in nets.reasons.items() if reason and m in ("lpips", "dists")}
+    return {k: round(float(np.mean(v)), 3) for k, v in scores.items()} | {"frames": len(data.expression)} | \
+        ({"unavailable": unavailable} if unavailable else {})
 
 
 def run(args: argparse.Namespace) -> int:
