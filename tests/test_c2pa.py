@@ -188,3 +188,15 @@ def test_signing_and_validation_work_without_a_network(identity, tmp_path):
                          cwd=Path(__file__).resolve().parents[1])
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().splitlines()[-1] == "Trusted"
+
+
+def test_without_c2pa_python_verify_says_not_checked_and_signing_says_what_to_install(identity, tmp_path,
+                                                                                      monkeypatch):
+    png = tmp_path / "p.png"
+    write_png(png, head_like_frame(1, 96), provenance=Provenance(SHA, "x"))
+    monkeypatch.setitem(sys.modules, "c2pa", None)  # `import c2pa` now raises ImportError
+    v = verify(png)
+    assert v.c2pa.state == "not checked: C2PA manifests need c2pa-python: pip install c2pa-python"
+    assert v.watermark.found and v.metadata["appearance"] == "x"  # the rest of the report still comes
+    with pytest.raises(ValueError, match="pip install c2pa-python"):
+        load_signing(identity.cert, identity.key)
