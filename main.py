@@ -94,7 +94,9 @@ def main(argv=None) -> int:
             drive = DriveJob(args.drive, checkpoint, drive_folder(output_dir(), Path(args.drive)))
         from viewer.app import App
 
-        App(scene, size=tuple(args.size), training=training, drive=drive).run()
+        app = App(scene, size=tuple(args.size), training=training, drive=drive)
+        app.drive_dialog.checkpoint = None if args.train else checkpoint  # "open a driving video..." in the panel
+        app.run()
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -201,4 +201,5 @@ def export_clip(avatar, frames: Iterable[ClipFrame], path: str | Path, fps: int 
                     progress(k + 1, len(frames))
         finally:
             writer.close()
+        provenance.sign(tmp)  # a C2PA manifest when asked for, over the finished file
     return len(frames)

@@ -143,6 +143,8 @@ def write_png(path: str | Path, image: np.ndarray, provenance=None) -> None:
         image, pnginfo = mark_frame(image, provenance), png_info(provenance)
     with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format="PNG", pnginfo=pnginfo)
+        if provenance is not None:
+            provenance.sign(tmp)  # a C2PA manifest when asked for, over the finished file
 
 
 def read_png(path: str | Path) -> np.ndarray:

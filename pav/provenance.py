@@ -5,7 +5,8 @@ Two independent marks (docs/provenance.md):
   checkpoint's SHA-256 and the appearance, and whether the pixel watermark is on;
 - an invisible watermark in the pixels (`pav.watermark`), on by default, carrying 16 bits of the
   checkpoint's SHA-256; `--no-watermark` turns it off and the metadata records that.
-Optionally a visible corner mark ("synthetic · PAV"). `verify(path)` reads both back.
+Optionally a visible corner mark ("synthetic · PAV") and a signed C2PA manifest (pav.c2pa_manifest).
+`verify(path)` reads them back.
 """
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from . import watermark
+
+if TYPE_CHECKING:
+    from .c2pa_manifest import C2paReading, C2paSigning
 
 TAG = "PAV-provenance"
 """The PNG tEXt key holding the JSON record (mp4: the same JSON in the `comment` tag)."""
@@ -40,6 +44,8 @@ class Provenance:
     """draw a small 'synthetic · PAV' mark in the bottom-right corner"""
     extra: dict = field(default_factory=dict)
     """more facts to record (e.g. the driving video)"""
+    c2pa: C2paSigning | None = None
+    """sign a C2PA manifest into the file with this identity (`--c2pa-cert`/`--c2pa-key`); None: no manifest"""
 
     @property
     def payload(self) -> int:
@@ -52,7 +58,15 @@ class Provenance:
         return {"synthetic": True, "generator": f"PAV {__version__}", "digital_source_type":
                 "trainedAlgorithmicMedia", "checkpoint_sha256": self.checkpoint_sha256,
                 "appearance": self.appearance, "watermark": "pav-stdm-v1" if self.watermark else "off",
-                "watermark_payload": f"{self.payload:04x}" if self.watermark else None} | self.extra
+                "watermark_payload": f"{self.payload:04x}" if self.watermark else None} | \
+            ({"c2pa": "signed manifest"} if self.c2pa else {}) | self.extra
+
+    def sign(self, path: str | Path) -> None:
+        """Sign a C2PA manifest into the written file at `path` when asked to (the last step of a write)."""
+        if self.c2pa is not None:
+            from .c2pa_manifest import sign_in_place
+
+            sign_in_place(Path(path), self.c2pa, self.record())
 
 
 def for_avatar(avatar, appearance=None, **kw) -> Provenance:
@@ -132,6 +146,8 @@ class Verification(NamedTuple):
     watermark: watermark.Reading
     consistent: bool | None
     """the watermark payload equals the metadata's (None when either is missing)"""
+    c2pa: C2paReading | None = None
+    """the C2PA manifest and its validation state (None: the file has none)"""
 
 
 def _mp4_tags(path: Path) -> dict:
@@ -162,8 +178,18 @@ def _video_frames(path: Path, max_frames: int = 48) -> list[np.ndarray]:
     return frames
 
 
-def verify(path: str | Path) -> Verification:
-    """Read the provenance of an image or clip: its PAV metadata and the pixel watermark."""
+def _c2pa_reading(path: Path, trust_pem: bytes | None) -> C2paReading | None:
+    from .c2pa_manifest import C2paReading, read_manifest
+
+    try:
+        return read_manifest(path, trust_pem)
+    except ValueError as exc:  # c2pa-python missing, or a container it cannot parse: say so, keep the rest
+        return C2paReading(f"not checked: {exc}", None, "", [], None)
+
+
+def verify(path: str | Path, c2pa_trust: bytes | None = None) -> Verification:
+    """Read the provenance of an image or clip: its PAV metadata, the pixel watermark and any C2PA manifest
+    (`c2pa_trust`: PEM CA certificates to trust when validating it)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"verify: no such file: {path}")
@@ -195,4 +221,4 @@ def verify(path: str | Path) -> Verification:
     consistent = None
     if record and record.get("watermark_payload") and reading.found:
         consistent = f"{reading.payload:04x}" == record["watermark_payload"]
-    return Verification(kind, record, reading, consistent)
+    return Verification(kind, record, reading, consistent, _c2pa_reading(path, c2pa_trust))

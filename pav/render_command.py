@@ -1,6 +1,6 @@
 """`python -m pav render CKPT --out clip.mp4 [--appearance NAME] [--drive DATA/APPEARANCE | seq.json]
 [--camera driving|avatar|orbit] [--relative] [--neutral-frame K] [--side-by-side]
-[--orbit DEG] [--size PX] [--fps N] [--no-watermark] [--visible-mark]`: headless clip export (the viewer's
+[--orbit DEG] [--size PX] [--fps N] [--no-watermark] [--visible-mark] [--c2pa-cert PEM --c2pa-key PEM]`: headless clip export (the viewer's
 export runs the same code). Every clip is marked as synthetic (pav.provenance)."""
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .checkpoint import load_avatar
 from .cliargs import float_range, head_model_spec, int_range, non_negative_int, output_file
 from .drive import DriveOptions, drive, side_by_side
 from .export import demo_sequence, export_clip, read_sequence, with_orbit
+from .c2pa_manifest import add_signing_arguments, load_signing
 from .provenance import for_avatar
 
 
@@ -42,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="do not embed the invisible watermark (the metadata still says the clip is synthetic "
                         "and records that the watermark is off)")
     p.add_argument("--visible-mark", action="store_true", help="also draw 'synthetic · PAV' in a corner")
+    add_signing_arguments(p)
     add_device_argument(p)
 
 
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.relative or args.side_by_side or args.neutral_frame is not None or args.camera != "driving") and \
             (args.drive is None or args.drive.suffix == ".json"):
         raise ValueError("--camera/--relative/--neutral-frame/--side-by-side need --drive DATA/NAME (a tracked video)")
+    signing = load_signing(args.c2pa_cert, args.c2pa_key)  # checked before any rendering
     avatar = load_avatar(args.checkpoint, args.head_model, device=args.device)
     appearance = args.appearance if args.appearance is not None else 0
     if args.appearance is not None:
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         frames = with_orbit(avatar, frames, args.orbit, args.size)
     bar = tqdm(total=len(frames), desc="rendering", unit="frame")
     provenance = for_avatar(avatar, frames[0].appearance, watermark=not args.no_watermark,
-                            visible_mark=args.visible_mark)
+                            visible_mark=args.visible_mark, c2pa=signing)
     n = export_clip(avatar, frames, args.out, fps=fps, progress=lambda k, total: bar.update(1),
                     provenance=provenance, compose=compose)
     bar.close()

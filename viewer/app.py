@@ -30,6 +30,7 @@ from pav.io import write_png
 from pav.provenance import Provenance
 
 from .display import ImageDisplay, MeshOverlay, fit_viewport
+from .drive_dialog import DriveDialog
 from .editor import Editor
 from .editor_panel import EditorPanel, draw_help, draw_timeline, draw_view_range
 from .layout import DragInput, GlfwMetrics, ViewLayout, WindowMetrics, fit_to_screen, layout
@@ -49,6 +50,8 @@ class App:
         self.scene = scene
         self.drive = drive
         """a viewer.drive_job.DriveJob tracking a driving video, or None."""
+        self.drive_dialog = DriveDialog()
+        """'open a driving video...' (main.py sets its checkpoint)"""
         self.training = training
         self.settings = settings
         self.on_frame = on_frame
@@ -232,6 +235,7 @@ class App:
             self.state.orbit.yaw_deg, self.state.orbit.pitch_deg = goto
             self.state.touch()
         self.editor_panel.draw(self.editor, self.state, self.recorder, self.player)
+        self.drive_dialog.draw(self)
 
     def _keys(self, actions) -> None:
         """space, K, Delete, Left/Right, R, S, F1 (not while typing in a text field)."""

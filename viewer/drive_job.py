@@ -1,6 +1,7 @@
 """Open a driving video in the viewer: track it against the open avatar in a background thread.
 
-`python main.py --checkpoint CKPT --drive VIDEO` (or the panel's "drive with a video" field) starts a
+`python main.py --checkpoint CKPT --drive VIDEO` (or the panel's "open a driving video..." dialog,
+viewer/drive_dialog.py) starts a
 `DriveJob`: `pav track VIDEO --identity CKPT` (the avatar's own shape) into a folder under the output
 folder, reporting its progress; when it is done the tracked video becomes the player's sequence (a
 playable timeline that the editor turns into keyframes). The window stays live meanwhile.

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..c2pa_manifest import add_signing_arguments, load_signing
 from ..cliargs import float_range, head_model_spec, int_range, output_dir, positive_float
 from ..io import atomic_path, write_json, write_png
 from .metrics import psnr, ssim
@@ -38,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="frames taken from the video, evenly (default 150)")
     p.add_argument("--head-model", type=head_model_spec, default="default",
                    help="head model for tracking and training")
+    add_signing_arguments(p)
 
 
 def split_frames(video: Path, out: Path, fraction: float, max_frames: int) -> tuple[int, int]:
@@ -56,13 +58,16 @@ def split_frames(video: Path, out: Path, fraction: float, max_frames: int) -> tu
 
 
 def score(avatar, collection, name: str, appearance: str, side_by_side: Path, sheet: Path, provenance) -> dict:
-    """Render every frame of `name` in `appearance`; masked and whole-crop metrics; clip and contact sheet."""
+    """Render every frame of `name` in `appearance`; masked and whole-crop metrics (LPIPS and DISTS over the
+    crop when their weights are found, else the reason under "unavailable"); clip and contact sheet."""
     import imageio_ffmpeg
 
     from ..data import load_split
     from ..provenance import ffmpeg_metadata, mark_frame
+    from .learned import load_learned_metrics
 
     data = load_split(collection, "train", appearances=[name])
+    nets = load_learned_metrics()
     rows, scores = [], {k: [] for k in ("psnr_masked", "ssim_masked", "psnr", "ssim")}
     pick = set(np.linspace(0, len(data.expression) - 1, CONTACT_ROWS).round().astype(int).tolist())
     H, W = data.images.shape[1:3]
@@ -82,6 +87,10 @@ def score(avatar, collection, name: str, appearance: str, side_by_side: Path, sh
             ys, xs = torch.nonzero(mask, as_tuple=True)
             box = (slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1))
             scores["ssim_masked"].append(ssim(pred[box], gt[box]))
+            if nets.alexnet is not None:
+                scores.setdefault("lpips", []).append(nets.lpips(pred, gt))
+            if nets.vgg is not None:
+                scores.setdefault("dists", []).append(nets.dists(pred, gt))
             pair = (torch.cat([gt, pred], 1).numpy() * 255 + 0.5).astype(np.uint8)
             pair = np.pad(pair, ((0, H % 2), (0, (2 * W) % 2), (0, 0)), mode="edge")
             writer.send(np.ascontiguousarray(mark_frame(pair, provenance)))
@@ -89,8 +98,11 @@ def score(avatar, collection, name: str, appearance: str, side_by_side: Path, sh
                 error = ((pred - gt).abs().mean(-1, keepdim=True) * 4).clamp(0, 1).expand(-1, -1, 3)
                 rows.append(torch.cat([gt, pred, error], 1))
         writer.close()
+        provenance.sign(tmp)
     write_png(sheet, torch.cat(rows, 0).numpy(), provenance=provenance)
-    return {k: round(float(np.mean(v)), 3) for k, v in scores.items()} | {"frames": len(data.expression)}
+    unavailable = {m: reason for m, reason in nets.reasons.items() if reason and m in ("lpips", "dists")}
+    return {k: round(float(np.mean(v)), 3) for k, v in scores.items()} | {"frames": len(data.expression)} | \
+        ({"unavailable": unavailable} if unavailable else {})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.video.exists():
         raise FileNotFoundError(f"video not found: {args.video}")
+    signing = load_signing(args.c2pa_cert, args.c2pa_key)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     frames, data, ckpt = out / "frames", out / "data", out / "avatar.pav"
@@ -122,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
             return code
     collection = read_collection(data)
     avatar = load_avatar(ckpt, args.head_model)
-    provenance = for_avatar(avatar, "train", extra={"driving": "held-out part of " + args.video.name})
+    provenance = for_avatar(avatar, "train", extra={"driving": "held-out part of " + args.video.name},
+                            c2pa=signing)
     result = score(avatar, collection, "heldout", "train", out / "side_by_side.mp4", out / "contact_sheet.png",
                    provenance)
     result |= {"video": str(args.video), "train_fraction": args.train_fraction, "minutes": args.minutes,
