@@ -62,4 +62,5 @@ def test_chosen_backends_names_the_policy_s_choice():
     got = chosen_backends("cpu")
     want = backends.nearest_backend("cpu")
     assert got["nearest_triangle"] == {"name": want.name, "reason": want.reason}
-    assert got["hashgrid"]["name"] == "torch" and got["device"]["name"] == "cpu"
+    grid = backends.hashgrid_cpu_backend()
+    assert got["hashgrid"] == {"name": grid.name, "reason": grid.reason} and got["device"]["name"] == "cpu"

@@ -122,7 +122,7 @@ class _HashGridWarp(torch.autograd.Function):
     def forward(ctx, x, params, levels):
         n, L = x.shape[0], len(levels)
         x = x.contiguous()
-        out = torch.empty(n, L, 2, dtype=torch.float32)
+        out = torch.empty(n, L, 2, dtype=torch.float32, device=x.device)
         geometry = _levels(levels)
         parts = _split(n, torch.get_num_threads())
         table = wp.from_torch(params.detach(), dtype=wp.vec2)
@@ -141,7 +141,7 @@ class _HashGridWarp(torch.autograd.Function):
             return None, None, None
         g = grad.reshape(n, len(levels), 2).to(torch.float32).contiguous()
         parts = _split(n, torch.get_num_threads())
-        tables = [torch.zeros(ctx.rows, 2, dtype=torch.float32) for _ in parts]
+        tables = [torch.zeros(ctx.rows, 2, dtype=torch.float32, device=x.device) for _ in parts]
         geometry = _levels(levels)
         _run(_backward, parts, len(levels), lambda k, a, b: [wp.from_torch(x[a:b], dtype=wp.vec3),
                                                              wp.from_torch(g[a:b], dtype=wp.vec2), *geometry,
