@@ -168,7 +168,8 @@ def main() -> int:
         result["rss_launch_mb"] = rss_mb(soak.proc.pid)
         # warm-up (one of each kind, so one-time allocations happen: optimiser state, the export's avatar
         # copy, the encoder), then the measured run; RSS growth is measured over the measured run
-        rss = []
+        rss, memory = [], []
+        result["load_average_start"] = os.getloadavg()
         for phase, seconds in (("warmup", 40.0), ("run", args.seconds)):
             if phase == "run":
                 result["rss_start_mb"] = rss_mb(soak.proc.pid)
@@ -190,12 +191,15 @@ def main() -> int:
                 time.sleep(soak.rng.uniform(0.05, 0.4))
                 if n % 20 == 0:
                     rss.append(round(rss_mb(soak.proc.pid), 1))
+                    memory.append(soak.app_state().get("memory"))
                 if phase == "run" and n % 60 == 0:
                     subprocess.run(["import", "-window", "root", str(args.out / "shots" / f"shot{n:04d}.png")],
                                    timeout=30, capture_output=True)
         result["actions"], result["alive_at_end"] = soak.done, soak.proc.poll() is None
         result["rss_end_mb"] = rss_mb(soak.proc.pid) if result["alive_at_end"] else None
         result["rss_samples_mb"] = rss
+        result["memory_samples"] = memory  # the app's own: RSS and glibc malloc in use / free
+        result["load_average_end"] = os.getloadavg()
         xdo("windowsize", soak.window, *SIZE)
         state = soak.app_state()
         if state.get("training"):

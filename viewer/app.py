@@ -4,12 +4,13 @@ keyframe editor and its timeline strip.
 Main loop: poll → panel + timeline + keys → orbit input → scheduler.submit → upload the newest finished
 frame → draw image (+ mesh overlay) → imgui → swap. Rendering runs in the scheduler's worker thread, so
 the UI loop never waits for it. `on_frame(app)` is a hook called once per UI frame (tests drive the app
-with it). The UI frame timer (`frame_stats`) is written as JSON on exit, and on SIGUSR1, to
-$PAV_FRAME_STATS when that is set (the soak test reads it).
+with it). The UI frame timer (`timer`, viewer/frametimer.py) and the memory figures are written as JSON
+on exit, and on SIGUSR1, to $PAV_FRAME_STATS when that is set (the soak test reads it).
 """
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import os
 import signal
@@ -31,7 +32,9 @@ from pav.provenance import Provenance
 
 from .display import ImageDisplay, MeshOverlay, fit_viewport
 from .editor import Editor
+from .frametimer import STARTUP_FRAMES, FrameTimer
 from .editor_panel import EditorPanel, draw_help, draw_timeline, draw_view_range
+from .memory import memory_stats, share_arenas
 from .layout import DragInput, GlfwMetrics, ViewLayout, WindowMetrics, fit_to_screen, layout
 from .orbit import OrbitCamera
 from .panels import Panel, PanelStatus
@@ -42,10 +45,22 @@ from .state import ViewerSettings, ViewerState
 from .timeline import ExportJob, Player, Recorder, snapshot
 
 
+FREEZE_GC = True
+"""move the objects alive after start-up out of the collector's reach (see freeze_gc)."""
+
+
+def freeze_gc() -> None:
+    """Freeze everything alive after start-up (torch modules, imgui, the avatar): later full collections
+    only scan objects made since, so they stay short (a full collection holds the GIL and stops every
+    thread, the UI's included). No collection first: on a loaded machine that one took 0.85 s."""
+    gc.freeze()
+
+
 class App:
     def __init__(self, scene: Scene, settings: ViewerSettings = ViewerSettings(), size=(1280, 800),
                  on_frame: Callable[["App"], None] | None = None, training=None,
                  metrics: WindowMetrics | None = None, drive=None):
+        share_arenas()  # before any thread starts (viewer/memory.py)
         self.scene = scene
         self.drive = drive
         """a viewer.drive_job.DriveJob tracking a driving video, or None."""
@@ -71,10 +86,9 @@ class App:
         self.editor = Editor.for_state(self.state)
         self.editor_panel = EditorPanel()
         self.show_help = False
-        self.frame_stats = {"frames": 0, "worst_ms": 0.0, "worst_after_startup_ms": 0.0, "total_s": 0.0,
-                            "over_200ms_after_startup": 0}
-        """UI frame timer: start-up is the first 3 s or 30 frames (first renders, shader compiles)."""
-        self._started = time.perf_counter()
+        self.timer = FrameTimer()
+        """UI frame timer: per-phase times of the worst frames, GC pauses, fps while dragging."""
+        self.timer.watch_gc()
         self._dump_stats = False
         self._terminate = False
         if threading.current_thread() is threading.main_thread():
@@ -147,16 +161,20 @@ class App:
 
     def step(self) -> None:
         """One UI frame."""
-        start = time.perf_counter()
+        timer = self.timer
+        timer.begin()
         glfw.poll_events()
+        timer.mark("poll")
         imgui.backends.opengl3_new_frame()
         imgui.backends.glfw_new_frame()
         imgui.new_frame()
+        timer.mark("new_frame")
         lay = self.layout()
         actions = self.panel.draw(self.state, self.status, lay.window[1], sections=(self._editor_sections,))
         draw_timeline(self.editor, self.state, lay)
         if self.show_help:
             draw_help(lay)
+        timer.mark("panel")
         self._keys(actions)
         self._quit_question()
         if actions.reset_camera:
@@ -165,11 +183,14 @@ class App:
         self._handle_mouse(lay)
         if self.on_frame:
             self.on_frame(self)
+        timer.mark("logic")
 
         self.scheduler.submit(self.state.version, self.state.request, lay.aspect, self.interacting)
+        timer.mark("submit")
         frame = self.scheduler.latest()
         if frame is not None and (frame.version, frame.width, frame.height) != self._shown:
             self.display.upload(frame.image)
+            timer.mark("upload")
             self._shown = (frame.version, frame.width, frame.height)
             s = self.status
             s.render_ms, s.render_height, s.render_width = 1000 * frame.seconds, frame.height, frame.width
@@ -186,28 +207,24 @@ class App:
                 camera = self.state.orbit.camera(view[2], view[3])
                 vertices = self.scene.mesh(self.state.expression, self.state.pose)
                 self.overlay.draw(vertices, opengl_view_projection(camera).numpy(), view)
+        timer.mark("draw")
         imgui.render()
         imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())
+        timer.mark("imgui_render")
         if actions.screenshot:
             self.screenshot_path = output_path("screenshots", ".png")
         if self.screenshot_path is not None:
             self.last_screenshot = self.screenshot(self.screenshot_path)
             self.status.message = f"saved {self.screenshot_path}"
             self.screenshot_path = None
+        timer.mark("screenshot")
         glfw.swap_buffers(self.window)
+        timer.mark("swap")
         self.frames += 1
-        dt = time.perf_counter() - start
+        dt = timer.end(dragging=self.interacting)
+        if self.frames == STARTUP_FRAMES and FREEZE_GC:
+            freeze_gc()
         self.status.ui_fps = 0.9 * self.status.ui_fps + 0.1 / max(dt, 1e-4) if self.frames > 1 else 1 / max(dt, 1e-4)
-        self._time_frame(dt, start)
-
-    def _time_frame(self, dt: float, start: float) -> None:
-        st = self.frame_stats
-        st["frames"] += 1
-        st["total_s"] += dt
-        st["worst_ms"] = max(st["worst_ms"], 1000 * dt)
-        if start - self._started > 3.0 and st["frames"] > 30:
-            st["worst_after_startup_ms"] = max(st["worst_after_startup_ms"], 1000 * dt)
-            st["over_200ms_after_startup"] += dt > 0.2
         if self._dump_stats:
             self._dump_stats = False
             self.write_stats()
@@ -218,8 +235,7 @@ class App:
         if path:
             from pav.io import write_json
 
-            write_json(path, dict(self.frame_stats, mean_ms=1000 * self.frame_stats["total_s"]
-                                  / max(1, self.frame_stats["frames"]), widgets=self.panel.rects,
+            write_json(path, dict(self.timer.stats(), memory=memory_stats(), widgets=self.panel.rects,
                                   export_running=self.export_job is not None,
                                   training=None if self.training is None else self.training.running,
                                   keyframes=len(self.editor.keys), playing=self.editor.playing,

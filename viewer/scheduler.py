@@ -24,6 +24,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .state import RenderRequest, ViewerSettings
+from .threads import lower_priority
 
 RenderFn = Callable[[RenderRequest, Callable[[], bool]], "np.ndarray | None"]
 
@@ -120,6 +121,7 @@ class RenderScheduler:
 
     # ---- worker thread -----------------------------------------------------------------------------
     def _work(self) -> None:
+        lower_priority()  # the UI thread first
         while True:
             with self._cond:
                 while self._job is None and not self._closed:

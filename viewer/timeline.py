@@ -18,6 +18,7 @@ import numpy as np
 
 from .orbit import OrbitCamera
 from .state import ViewerState
+from .threads import lower_priority
 
 
 @dataclass
@@ -122,6 +123,7 @@ class ExportJob:
         self._thread.start()
 
     def _run(self, export: ExportFn, args) -> None:
+        lower_priority()  # the UI thread first
         try:
             self.written = export(*args, self._report)
         except ExportCancelled:
