@@ -237,6 +237,11 @@ def main() -> int:
         result["frame_stats"] = None
     (args.out / "soak.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "final_state"}, indent=1))
+    stats = result["frame_stats"] or {}
+    print(f"UI frames: worst {stats.get('worst_after_startup_ms')} ms, mean {stats.get('mean_ms')} ms, "
+          f"{stats.get('drag_fps')} frames/s while dragging ({stats.get('drag_frames')} frames); memory growth "
+          f"{(result.get('rss_end_mb') or 0) - result.get('rss_start_mb', 0):.0f} MB; load average "
+          f"{result.get('load_average_start')} → {result.get('load_average_end')}")
     return 0
 
 

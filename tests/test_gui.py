@@ -118,13 +118,11 @@ def tiny_collection(tmp_path_factory):
 
 
 def test_soak_two_minutes_of_random_use(display, tiny_collection, tmp_path):
-    """tests/soak_app.py: ≥ 2 minutes of seeded random use of `main.py --train` through xdotool.
+    """tests/soak_app.py: ≥ 2 minutes of seeded random use of `main.py --train` through xdotool (~4 min).
 
-    Opt-in (`PAV_SOAK=1 python -m pytest tests/test_gui.py -k soak`, 3.5 min): on a quiet 2-core machine it
-    passed twice, but with thin margins (worst UI frame 197 ms against the 200 ms limit, memory growth 92 MB
-    against 100 MB), too thin to gate every CI run until the frame stalls are found (README, "Soak test")."""
-    if not os.environ.get("PAV_SOAK"):
-        pytest.skip("the soak test runs with PAV_SOAK=1 (its margins are too thin to gate CI; see its docstring)")
+    Limits (issue 15, issue 17): no UI frame over 200 ms after start-up, resident memory growth under 100 MB,
+    and at least 30 UI frames/s while the user drags in the view. The app's frame timer names where the
+    worst frames spent their time (phases; on the CPU, waiting for one, blocked), printed on failure."""
     if shutil.which("xdotool") is None or shutil.which("import") is None:
         pytest.skip("needs xdotool and ImageMagick (apt-get install xdotool imagemagick)")
     env = dict(os.environ, DISPLAY=display)
@@ -133,13 +131,15 @@ def test_soak_two_minutes_of_random_use(display, tiny_collection, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     r = json.loads((tmp_path / "soak.json").read_text())
     log = (tmp_path / "app.log").read_text()
-    print(json.dumps({k: r[k] for k in ("actions", "rss_start_mb", "rss_end_mb", "head", "exit_code")}),
-          {k: v for k, v in r["frame_stats"].items() if k != "widgets"})
+    stats = {k: v for k, v in r["frame_stats"].items() if k != "widgets"}
+    print(json.dumps({k: r[k] for k in ("actions", "rss_start_mb", "rss_end_mb", "head", "exit_code",
+                                        "load_average_start", "load_average_end")}), stats)
     assert r["alive_at_end"] and r["exit_code"] == 0
     assert "Traceback" not in log
     assert all(r["actions"].get(k, 0) > 0 for k in ("orbit", "pan", "wheel", "slider", "appearance", "key",
                                                       "resize", "export", "cancel_export", "training", "play"))
-    assert r["frame_stats"]["worst_after_startup_ms"] <= 200, r["frame_stats"]
-    assert r["rss_end_mb"] - r["rss_start_mb"] < 100
+    assert stats["worst_after_startup_ms"] <= 200, stats
+    assert r["rss_end_mb"] - r["rss_start_mb"] < 100, (r["rss_samples_mb"], r["memory_samples"])
+    assert stats["drag_frames"] > 100 and stats["drag_fps"] >= 30, stats  # UI frames/s while orbiting/panning
     assert r["head"]["foreground_fraction"] > 0.05 and r["head"]["std"] > 10  # a head, not an empty view
     assert (tmp_path / "tiny.pav").exists()  # closing saved the training

@@ -37,6 +37,7 @@ from .editor_panel import EditorPanel, draw_help, draw_timeline, draw_view_range
 from .memory import memory_stats, share_arenas
 from .layout import DragInput, GlfwMetrics, ViewLayout, WindowMetrics, fit_to_screen, layout
 from .orbit import OrbitCamera
+from .pacing import FramePacer
 from .panels import Panel, PanelStatus
 from .paths import output_path
 from .scenes import Scene
@@ -101,7 +102,9 @@ class App:
         self.metrics = metrics or GlfwMetrics(self.window)
         self.display = ImageDisplay()
         self.overlay = MeshOverlay(scene.faces)
-        self.scheduler = RenderScheduler(scene.render, settings)
+        self.scheduler = RenderScheduler(scene.render, settings, on_frame=glfw.post_empty_event)
+        self.pacer = FramePacer()
+        """sleeps between frames while nothing moves (viewer/pacing.py)."""
         if training is not None:
             training.on_step = self.state.touch  # show the newer model
             training.start()
@@ -161,6 +164,11 @@ class App:
 
     def step(self) -> None:
         """One UI frame."""
+        wait = self.pacer.wait_s()
+        if wait is not None:  # idle: sleep until input, a finished render or the timeout (not a UI frame)
+            slept = time.perf_counter()
+            glfw.wait_events_timeout(wait)
+            self.pacer.woke(time.perf_counter() - slept, wait)
         timer = self.timer
         timer.begin()
         glfw.poll_events()
@@ -188,7 +196,8 @@ class App:
         self.scheduler.submit(self.state.version, self.state.request, lay.aspect, self.interacting)
         timer.mark("submit")
         frame = self.scheduler.latest()
-        if frame is not None and (frame.version, frame.width, frame.height) != self._shown:
+        new_picture = frame is not None and (frame.version, frame.width, frame.height) != self._shown
+        if new_picture:
             self.display.upload(frame.image)
             timer.mark("upload")
             self._shown = (frame.version, frame.width, frame.height)
@@ -224,10 +233,19 @@ class App:
         dt = timer.end(dragging=self.interacting)
         if self.frames == STARTUP_FRAMES and FREEZE_GC:
             freeze_gc()
+        self.pacer.frame_done(self._active(new_picture))
         self.status.ui_fps = 0.9 * self.status.ui_fps + 0.1 / max(dt, 1e-4) if self.frames > 1 else 1 / max(dt, 1e-4)
         if self._dump_stats:
             self._dump_stats = False
             self.write_stats()
+
+    def _active(self, new_picture: bool) -> bool:
+        """Whether anything moved this frame or is moving (else the loop may sleep: viewer/pacing.py)."""
+        io = imgui.get_io()
+        return (new_picture or self.interacting or any(io.mouse_down[b] for b in range(3)) or io.want_text_input
+                or self.editor.playing or (self.player is not None and self.player.playing)
+                or self.recorder.recording or self.export_job is not None or self.drive is not None
+                or self.confirm_quit or self._shown is None)
 
     def write_stats(self) -> None:
         """The frame timer as JSON at $PAV_FRAME_STATS (nothing when unset)."""

@@ -57,9 +57,12 @@ def render_size(longest: int, aspect: float) -> tuple[int, int]:
 
 
 class RenderScheduler:
-    def __init__(self, render_fn: RenderFn, settings: ViewerSettings = ViewerSettings()):
+    def __init__(self, render_fn: RenderFn, settings: ViewerSettings = ViewerSettings(),
+                 on_frame: Callable[[], None] | None = None):
         self.render_fn = render_fn
         self.settings = settings
+        self.on_frame = on_frame
+        """called (from the worker thread) when a new frame is ready: the app wakes its sleeping UI loop."""
         self._cond = threading.Condition()
         self._job: tuple | None = None  # (version, full-size request, sizes, interacting)
         self._key: tuple | None = None
@@ -160,3 +163,5 @@ class RenderScheduler:
             final = size == max(sizes) and size >= self.settings.final_size
             self._latest = Frame(image, version, height, time.perf_counter() - start, width, samples, final)
             self._done = {(version, *full): self._done.get((version, *full), set()) | {size}}
+            if self.on_frame is not None:
+                self.on_frame()
