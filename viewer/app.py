@@ -44,6 +44,7 @@ from .scenes import Scene
 from .scheduler import RenderScheduler
 from .state import ViewerSettings, ViewerState
 from .timeline import ExportJob, Player, Recorder, snapshot
+from .upsample import reprojection_homography
 
 
 FREEZE_GC = True
@@ -81,6 +82,10 @@ class App:
         """set to a path to save the next drawn frame there (the panel's button, tests)."""
         self.last_screenshot: np.ndarray | None = None
         self._shown: tuple | None = None  # (version, width, height) of the frame on screen
+        self._shown_frame = None
+        self.reproject = True
+        """warp the picture on screen to the current camera while the next one renders (viewer/upsample.py)."""
+        self._reprojection_key, self._reprojection_matrix = None, None
         self.drag = DragInput()
         self.confirm_quit = False
         """True while the 'an export is running: quit?' question is open."""
@@ -199,6 +204,7 @@ class App:
         new_picture = frame is not None and (frame.version, frame.width, frame.height) != self._shown
         if new_picture:
             self.display.upload(frame.image)
+            self._shown_frame = frame
             timer.mark("upload")
             self._shown = (frame.version, frame.width, frame.height)
             s = self.status
@@ -211,7 +217,7 @@ class App:
         GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
         if self.display.size:
             view = fit_viewport(*self.display.size, *lay.gl_view)
-            self.display.draw(view)
+            self.display.draw(view, self._reprojection())
             if self.state.show_mesh:
                 camera = self.state.orbit.camera(view[2], view[3])
                 vertices = self.scene.mesh(self.state.expression, self.state.pose)
@@ -238,6 +244,19 @@ class App:
         if self._dump_stats:
             self._dump_stats = False
             self.write_stats()
+
+    def _reprojection(self) -> np.ndarray | None:
+        """(3, 3) current-camera pixels → pixels of the picture on screen (None: show it as rendered)."""
+        frame = self._shown_frame
+        if not self.reproject or frame is None or frame.camera is None or frame.focus_distance is None:
+            return None
+        o = self.state.orbit
+        key = (id(frame), o.yaw_deg, o.pitch_deg, o.radius, o.fov_deg, *np.asarray(o.target).tolist())
+        if key != self._reprojection_key:
+            self._reprojection_key = key
+            self._reprojection_matrix = reprojection_homography(frame.camera, o.camera(frame.width, frame.height),
+                                                                frame.focus_distance)
+        return self._reprojection_matrix
 
     def _active(self, new_picture: bool) -> bool:
         """Whether anything moved this frame or is moving (else the loop may sleep: viewer/pacing.py)."""

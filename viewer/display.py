@@ -41,10 +41,15 @@ def fit_viewport(image_w: int, image_h: int, x: int, y: int, w: int, h: int) -> 
 
 
 class ImageDisplay:
-    """Uploads uint8 (H, W, 3) images and draws them, linearly upscaled, into a viewport."""
+    """Uploads uint8 (H, W, 3) images and draws them into a viewport: reprojected to the current camera and
+    upsampled edge-aware (shaders/display.frag; its numpy twin is viewer/upsample.py)."""
 
-    def __init__(self):
-        self.program = compile_program("blit.vert", "blit.frag")
+    def __init__(self, edge_aware: bool = True):
+        self.program = compile_program("blit.vert", "display.frag")
+        self.edge_aware = edge_aware
+        """Catmull-Rom clamped to the 2×2 neighbourhood; False: bilinear."""
+        self._uniforms = {name: GL.glGetUniformLocation(self.program, name)
+                          for name in ("image", "reprojection", "edge_aware")}
         self.vao = GL.glGenVertexArrays(1)
         self.texture = GL.glGenTextures(1)
         self.size: tuple[int, int] | None = None
@@ -64,7 +69,8 @@ class ImageDisplay:
         else:
             GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, image)
 
-    def draw(self, viewport: tuple[int, int, int, int]) -> None:
+    def draw(self, viewport: tuple[int, int, int, int], reprojection: np.ndarray | None = None) -> None:
+        """reprojection (3, 3): current-camera image pixels → rendered image pixels (None: identity)."""
         if self.size is None:
             return
         GL.glViewport(*viewport)
@@ -72,7 +78,10 @@ class ImageDisplay:
         GL.glUseProgram(self.program)
         GL.glActiveTexture(GL.GL_TEXTURE0)
         GL.glBindTexture(GL.GL_TEXTURE_2D, self.texture)
-        GL.glUniform1i(GL.glGetUniformLocation(self.program, "image"), 0)
+        GL.glUniform1i(self._uniforms["image"], 0)
+        GL.glUniform1i(self._uniforms["edge_aware"], int(self.edge_aware))
+        H = np.eye(3, dtype=np.float32) if reprojection is None else np.asarray(reprojection, np.float32)
+        GL.glUniformMatrix3fv(self._uniforms["reprojection"], 1, GL.GL_TRUE, H)
         GL.glBindVertexArray(self.vao)
         GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         GL.glBindVertexArray(0)

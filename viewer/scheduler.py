@@ -45,6 +45,10 @@ class Frame(NamedTuple):
     """None: the renderer's own (final-quality) setting."""
     final: bool = False
     """True when nothing is left to refine for this version and size."""
+    camera: object = None
+    """the pav.camera.Camera it was rendered with (None: unknown; the display cannot reproject it)."""
+    focus_distance: float | None = None
+    """metres to the orbit target when it was rendered (RenderRequest.focus_distance)."""
 
 
 def render_size(longest: int, aspect: float) -> tuple[int, int]:
@@ -161,7 +165,8 @@ class RenderScheduler:
                 return
             self.error = None  # the next success clears an earlier failure
             final = size == max(sizes) and size >= self.settings.final_size
-            self._latest = Frame(image, version, height, time.perf_counter() - start, width, samples, final)
+            self._latest = Frame(image, version, height, time.perf_counter() - start, width, samples, final,
+                                 scaled.camera, request.focus_distance)
             self._done = {(version, *full): self._done.get((version, *full), set()) | {size}}
             if self.on_frame is not None:
                 self.on_frame()
