@@ -207,7 +207,7 @@ ARENA_SCRIPT = textwrap.dedent("""
     [t.start() for t in ts]
     turn[0].set()
     turn[3].wait()
-    print(memory.memory_stats()["malloc_free_mb"])
+    print(memory.memory_stats()["malloc_arenas"], memory.memory_stats()["malloc_free_mb"])
     done.set()
     [t.join() for t in ts]
 """)
@@ -219,11 +219,12 @@ def test_one_shared_arena_reuses_what_another_thread_freed(tmp_path):
     its own 40 MB free (~120 MB held); with one shared arena the second and third reuse the first's."""
     script = tmp_path / "arenas.py"
     script.write_text(ARENA_SCRIPT.format(root=str(ROOT)))
-    free = {}
+    free, arenas = {}, {}
     for mode in ("shared", "per-thread"):
         done = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, timeout=120,
                               env=dict(os.environ, OMP_NUM_THREADS="1"))
         assert done.returncode == 0, done.stderr[-2000:]
-        free[mode] = float(done.stdout.split()[-1])
+        arenas[mode], free[mode] = int(done.stdout.split()[-2]), float(done.stdout.split()[-1])
+    assert arenas == {"shared": 1, "per-thread": 4}  # malloc_info's count: the main arena + one per thread
     assert free["shared"] < 50, free
     assert free["per-thread"] > 110, free

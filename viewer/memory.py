@@ -35,8 +35,10 @@ M_ARENA_MAX = -8
 
 
 def share_arenas(arenas: int = 1) -> bool:
-    """Cap glibc's malloc arenas (threads then share them). Call it before the process starts threads:
-    glibc fixes the cap when the first extra arena is made. Returns whether it took effect."""
+    """Cap glibc's malloc arenas (threads then share them). Call it before the process starts ANY thread
+    (even one that has ended since: tqdm's monitor, a thread pool): glibc fixes the limit when the first
+    thread arena is made, and a later cap is ignored. `malloc_arenas()` tells. Returns whether mallopt
+    accepted it."""
     if _LIBC is None:
         return False
     try:
@@ -58,9 +60,30 @@ def rss_mb() -> float | None:
     return None
 
 
+def malloc_arenas() -> int | None:
+    """How many arenas glibc's malloc has made (from malloc_info's XML), None where unknown."""
+    if _LIBC is None:
+        return None
+    try:
+        buf, size = ctypes.c_char_p(), ctypes.c_size_t()
+        _LIBC.open_memstream.restype = ctypes.c_void_p
+        stream = _LIBC.open_memstream(ctypes.byref(buf), ctypes.byref(size))
+        _LIBC.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+        _LIBC.fclose.argtypes = [ctypes.c_void_p]
+        _LIBC.malloc_info(0, stream)
+        _LIBC.fclose(stream)
+        text = ctypes.string_at(buf, size.value).decode(errors="replace")
+        _LIBC.free.argtypes = [ctypes.c_void_p]
+        _LIBC.free(ctypes.cast(buf, ctypes.c_void_p))
+        return text.count("<heap nr=")
+    except (AttributeError, OSError):
+        return None
+
+
 def memory_stats() -> dict:
-    """{rss_mb, malloc_in_use_mb, malloc_free_mb, malloc_mmap_mb} (None where not glibc)."""
-    out = {"rss_mb": rss_mb(), "malloc_in_use_mb": None, "malloc_free_mb": None, "malloc_mmap_mb": None}
+    """{rss_mb, malloc_in_use_mb, malloc_free_mb, malloc_mmap_mb, malloc_arenas} (None where not glibc)."""
+    out = {"rss_mb": rss_mb(), "malloc_in_use_mb": None, "malloc_free_mb": None, "malloc_mmap_mb": None,
+           "malloc_arenas": malloc_arenas()}
     if _LIBC is not None:
         info = _LIBC.mallinfo2()
         mb = 1 / 2 ** 20
