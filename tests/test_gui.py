@@ -107,6 +107,24 @@ def test_window_draws_animates_switches_and_exports(display, small_avatar, tmp_p
     assert facts["ui_fps"] > 5  # a floor only; frame times are measured by the soak test (mean 16.9 ms, worst 197 ms)
 
 
+def test_display_shader_draws_what_its_numpy_twin_computes(display, tmp_path):
+    """shaders/display.frag (reprojection + edge-aware or bilinear upsampling) against viewer/upsample.py,
+    read back from an offscreen framebuffer: equal to one level of 255 (float32 vs float64 rounding)."""
+    from viewer.upsample import resample
+
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "display_twin.py"), str(tmp_path / "drawn.npz")],
+                          env=dict(os.environ, DISPLAY=display), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    d = np.load(tmp_path / "drawn.npz")
+    for name, edge_aware, H in (("edge", True, None), ("bilinear", False, None), ("edge_H", True, d["H"]),
+                                ("bilinear_H", False, d["H"])):
+        drawn = d[name].astype(float)
+        twin = np.clip(np.round(255 * resample(d["image"] / 255.0, drawn.shape[1], drawn.shape[0], H, edge_aware)),
+                       0, 255)
+        assert np.abs(drawn - twin).max() <= 1.0, name
+    assert np.abs(d["edge"].astype(float) - d["bilinear"]).max() > 20  # the two filters differ: both were drawn
+
+
 @pytest.fixture(scope="module")
 def tiny_collection(tmp_path_factory):
     out = tmp_path_factory.mktemp("soak") / "tiny"
