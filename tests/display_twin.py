@@ -1,6 +1,9 @@
 """Draws a picture through shaders/display.frag into an offscreen framebuffer and saves what GL drew, for
-tests/test_gui.py (compared there with viewer/upsample.py). Usage: python tests/display_twin.py OUT.npz"""
+tests/test_gui.py (compared there with viewer/upsample.py), and the CPU time of the first draw with each
+kind of texture size (shader variants compiled at start-up, not in a UI frame).
+Usage: python tests/display_twin.py OUT.npz"""
 import sys
+import time
 from pathlib import Path
 
 import glfw
@@ -30,6 +33,13 @@ def main(out: Path) -> None:
     GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
     GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_RENDERBUFFER, rbo)
     display = ImageDisplay()
+    first_draw_cpu_ms = []  # UI-thread CPU of the first draw with each kind of texture size, after start-up
+    for w, h in ((64, 64), (60, 64), (64, 60), (60, 50)):
+        display.upload(np.zeros((h, w, 3), np.uint8))
+        start = time.thread_time()
+        display.draw((0, 0, W, Hh))
+        GL.glFinish()
+        first_draw_cpu_ms.append(1000 * (time.thread_time() - start))
     display.upload(image)
     drawn = {}
     for name, edge_aware, reprojection in (("edge", True, None), ("bilinear", False, None), ("edge_H", True, H),
@@ -40,7 +50,7 @@ def main(out: Path) -> None:
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
         data = GL.glReadPixels(0, 0, W, Hh, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
         drawn[name] = np.frombuffer(data, np.uint8).reshape(Hh, W, 3)[::-1].copy()  # top row first
-    np.savez(out, image=image, H=H, **drawn)
+    np.savez(out, image=image, H=H, first_draw_cpu_ms=np.array(first_draw_cpu_ms), **drawn)
     glfw.terminate()
 
 

@@ -57,6 +57,18 @@ class ImageDisplay:
         for param, value in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
                              (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE), (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
             GL.glTexParameteri(GL.GL_TEXTURE_2D, param, value)
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """Draw once with each kind of texture size (power of two or not, per axis), into a 1-pixel viewport.
+        Mesa's software GL (llvmpipe) compiles a shader variant per kind on first use: ~150-175 ms of CPU for
+        this shader (measured), which landed in a UI frame whenever a resize brought a new kind (a 608 ms
+        frame in the soak test on a loaded machine). Done at start-up, they are cached."""
+        for w, h in ((2, 2), (2, 3), (3, 2), (3, 3)):
+            self.upload(np.zeros((h, w, 3), np.uint8))
+            self.draw((0, 0, 1, 1))
+        GL.glFinish()
+        self.size = None  # the next upload allocates the real texture
 
     def upload(self, image: np.ndarray) -> None:
         image = np.ascontiguousarray(image, dtype=np.uint8)
