@@ -104,7 +104,7 @@ def test_window_draws_animates_switches_and_exports(display, small_avatar, tmp_p
     frames = list(reader)
     assert len(frames) == 8 and meta["size"] == (64, 64) and meta["codec"].startswith("h264")
     assert "exported" in facts["message"]
-    assert facts["ui_fps"] > 5  # a floor only; frame times are measured by the soak test (mean 16.9 ms, worst 197 ms)
+    assert facts["ui_fps"] > 2  # a floor only (the loop sleeps while idle); frame times: the soak test below
 
 
 def test_display_shader_draws_what_its_numpy_twin_computes(display, tmp_path):
