@@ -108,8 +108,8 @@ def test_window_draws_animates_switches_and_exports(display, small_avatar, tmp_p
 
 
 def test_display_shader_draws_what_its_numpy_twin_computes(display, tmp_path):
-    """shaders/display.frag (reprojection + edge-aware or bilinear upsampling) against viewer/upsample.py,
-    read back from an offscreen framebuffer: equal to one level of 255 (float32 vs float64 rounding)."""
+    """shaders/display.frag (reprojection + edge-aware upsampling) and display_fast.frag (reprojection +
+    the texture unit's bilinear filter) against viewer/upsample.py, read back from an offscreen framebuffer."""
     from viewer.upsample import resample
 
     done = subprocess.run([sys.executable, str(ROOT / "tests" / "display_twin.py"), str(tmp_path / "drawn.npz")],
@@ -121,7 +121,7 @@ def test_display_shader_draws_what_its_numpy_twin_computes(display, tmp_path):
         drawn = d[name].astype(float)
         twin = np.clip(np.round(255 * resample(d["image"] / 255.0, drawn.shape[1], drawn.shape[0], H, edge_aware)),
                        0, 255)
-        assert np.abs(drawn - twin).max() <= 1.0, name
+        assert np.abs(drawn - twin).max() <= 1.0, name  # float32 vs float64; the texture unit's 8-bit weights
     assert np.abs(d["edge"].astype(float) - d["bilinear"]).max() > 20  # the two filters differ: both were drawn
     # Mesa's llvmpipe compiles a variant of the shader per kind of texture size (power of two or not): ~150 ms
     # each when it happened in a UI frame; ImageDisplay compiles them all at start-up

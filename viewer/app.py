@@ -83,6 +83,8 @@ class App:
         self.last_screenshot: np.ndarray | None = None
         self._shown: tuple | None = None  # (version, width, height) of the frame on screen
         self._shown_frame = None
+        self.edge_aware = True
+        """upsample still pictures edge-aware (while the view moves: bilinear, ~10 ms less CPU per frame)."""
         self.reproject = True
         """warp the picture on screen to the current camera while the next one renders (viewer/upsample.py)."""
         self._reprojection_key, self._reprojection_matrix = None, None
@@ -217,6 +219,7 @@ class App:
         GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
         if self.display.size:
             view = fit_viewport(*self.display.size, *lay.gl_view)
+            self.display.edge_aware = self.edge_aware and not self._moving()  # the fast filter while it moves
             self.display.draw(view, self._reprojection())
             if self.state.show_mesh:
                 camera = self.state.orbit.camera(view[2], view[3])
@@ -257,6 +260,12 @@ class App:
             self._reprojection_matrix = reprojection_homography(frame.camera, o.camera(frame.width, frame.height),
                                                                 frame.focus_distance)
         return self._reprojection_matrix
+
+    def _moving(self) -> bool:
+        """The user drags (view, slider) or an animation plays: frames come at full rate."""
+        io = imgui.get_io()
+        return (self.interacting or any(io.mouse_down[b] for b in range(3)) or self.editor.playing
+                or (self.player is not None and self.player.playing))
 
     def _active(self, new_picture: bool) -> bool:
         """Whether anything moved this frame or is moving (else the loop may sleep: viewer/pacing.py)."""
