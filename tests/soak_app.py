@@ -208,10 +208,14 @@ def main() -> int:
         state = soak.app_state()
         if state.get("training"):
             soak.click_widget("training")  # paused: the final render gets the whole machine
+        xdo("mousemove", "--window", soak.window, 600, 300)
+        xdo("key", "--window", soak.window, "Escape")  # close an open combo or popup (keys would go to it)
+        xdo("click", 1)  # in the view: leaves any widget
         if state.get("playing"):
             xdo("key", "--window", soak.window, "space")
+        if state.get("help"):
+            xdo("key", "--window", soak.window, "F1")  # the help overlay would hide the head
         time.sleep(1)
-        xdo("mousemove", "--window", soak.window, 600, 300)
         xdo("key", "--window", soak.window, "r")  # reset the camera: the head in front
         end = time.time() + 90
         while time.time() < end:

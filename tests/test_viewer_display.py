@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from viewer.orbit import OrbitCamera
-from viewer.upsample import catmull_rom_weights, reprojection_homography, resample, sample
+from viewer.upsample import catmull_rom_weights, reprojection_homography, reprojection_or_none, resample
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "assets" / "demo" / "avatar.pav"
@@ -54,6 +54,25 @@ def test_reprojection_maps_points_of_the_focus_plane_where_the_new_camera_sees_t
     p = np.concatenate([ub[:, :2], np.ones((50, 1))], 1) @ H.T
     assert np.allclose(p[:, :2] / p[:, 2:], ua[:, :2], atol=1e-6)
     assert np.allclose(reprojection_homography(a, a, source.radius), np.eye(3), atol=1e-4)  # float32 poses
+
+
+def test_no_reprojection_across_a_large_turn_or_from_behind_the_plane():
+    """Reprojecting a picture seen from 120° away mapped every pixel behind the plane: the soak test's last
+    screenshot showed a blank view until the next render. Shown as rendered instead."""
+    source = OrbitCamera(radius=0.7, yaw_deg=120.0)
+    a = source.camera(64, 64)
+    near = source.copy()
+    near.rotate(-100, 0)  # 30°
+    assert reprojection_or_none(a, near.camera(64, 64), 0.7) is not None
+    far = OrbitCamera(radius=0.7)  # yaw 0: 120° away, behind the plane
+    assert reprojection_or_none(a, far.camera(64, 64), 0.7) is None
+    turned = source.copy()
+    turned.rotate(-200, 0)  # 60°: still in front of the plane, but too far round
+    assert reprojection_or_none(a, turned.camera(64, 64), 0.7) is None
+    past = source.copy()
+    past.zoom(-30)  # far behind: fine
+    assert reprojection_or_none(a, past.camera(64, 64), 0.7) is not None
+    assert reprojection_or_none(a, a, 0.0) is None  # the camera on the plane
 
 
 def psnr(x: np.ndarray, ref: np.ndarray) -> float:

@@ -44,7 +44,7 @@ from .scenes import Scene
 from .scheduler import RenderScheduler
 from .state import ViewerSettings, ViewerState
 from .timeline import ExportJob, Player, Recorder, snapshot
-from .upsample import reprojection_homography
+from .upsample import reprojection_or_none
 
 
 FREEZE_GC = True
@@ -257,8 +257,8 @@ class App:
         key = (id(frame), o.yaw_deg, o.pitch_deg, o.radius, o.fov_deg, *np.asarray(o.target).tolist())
         if key != self._reprojection_key:
             self._reprojection_key = key
-            self._reprojection_matrix = reprojection_homography(frame.camera, o.camera(frame.width, frame.height),
-                                                                frame.focus_distance)
+            self._reprojection_matrix = reprojection_or_none(frame.camera, o.camera(frame.width, frame.height),
+                                                             frame.focus_distance)
         return self._reprojection_matrix
 
     def _moving(self) -> bool:
@@ -284,7 +284,7 @@ class App:
             write_json(path, dict(self.timer.stats(), memory=memory_stats(), widgets=self.panel.rects,
                                   export_running=self.export_job is not None,
                                   training=None if self.training is None else self.training.running,
-                                  keyframes=len(self.editor.keys), playing=self.editor.playing,
+                                  keyframes=len(self.editor.keys), playing=self.editor.playing, help=self.show_help,
                                   final=self.status.final, shown=self._shown, version=self.state.version))
 
     def _editor_sections(self) -> None:

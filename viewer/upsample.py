@@ -71,6 +71,22 @@ def resample(image: np.ndarray, out_w: int, out_h: int, reprojection: np.ndarray
     return out
 
 
+MAX_REPROJECT_DEG = 45.0
+"""beyond this angle between the two cameras' axes the plane says little about the picture: shown as rendered."""
+
+
+def reprojection_or_none(source: Camera, target: Camera, focus_distance: float,
+                         max_deg: float = MAX_REPROJECT_DEG) -> np.ndarray | None:
+    """`reprojection_homography`, or None when the new camera looks more than `max_deg` away from the one that
+    rendered the picture, or sits on or past the focus plane (the plane would be seen from behind: a blank
+    view until the next picture, which is worse than the stale picture)."""
+    ns, nt = source.c2w[:3, 2].double().cpu().numpy(), target.c2w[:3, 2].double().cpu().numpy()
+    cs, ct = source.c2w[:3, 3].double().cpu().numpy(), target.c2w[:3, 3].double().cpu().numpy()
+    if float(ns @ nt) < np.cos(np.radians(max_deg)) or float(ns @ (cs + focus_distance * ns - ct)) <= 1e-6:
+        return None
+    return reprojection_homography(source, target, focus_distance)
+
+
 def reprojection_homography(source: Camera, target: Camera, focus_distance: float) -> np.ndarray:
     """(3, 3) homography from `target` camera pixels to `source` camera pixels for points on the plane that
     faces `source` at `focus_distance` metres along its axis (the orbit target when it rendered).
