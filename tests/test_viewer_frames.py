@@ -86,7 +86,7 @@ def test_frame_timer_times_garbage_collections():
 
 
 def test_freeze_gc_moves_the_live_objects_out_of_the_collectors_reach():
-    from viewer.app import freeze_gc
+    from viewer.memory import freeze_gc
 
     before = gc.get_freeze_count()
     alive = len(gc.get_objects())

@@ -10,7 +10,6 @@ on exit, and on SIGUSR1, to $PAV_FRAME_STATS when that is set (the soak test rea
 from __future__ import annotations
 
 import ctypes
-import gc
 import json
 import os
 import signal
@@ -27,35 +26,24 @@ from imgui_bundle import imgui, implot
 from OpenGL import GL
 
 from pav.camera import opengl_view_projection
-from pav.io import write_png
+from pav.io import write_json, write_png
 from pav.provenance import Provenance
 
-from .display import ImageDisplay, MeshOverlay, fit_viewport
+from .display import ImageDisplay, MeshOverlay, fit_viewport, read_framebuffer
 from .editor import Editor
 from .frametimer import STARTUP_FRAMES, FrameTimer
 from .editor_panel import EditorPanel, draw_help, draw_timeline, draw_view_range
-from .memory import memory_stats, share_arenas
+from .memory import freeze_gc, memory_stats, share_arenas
 from .layout import DragInput, GlfwMetrics, ViewLayout, WindowMetrics, fit_to_screen, layout
 from .orbit import OrbitCamera
 from .pacing import FramePacer
-from .panels import Panel, PanelStatus
+from .panels import Panel, PanelStatus, draw_quit_question
 from .paths import output_path
 from .scenes import Scene
 from .scheduler import RenderScheduler
 from .state import ViewerSettings, ViewerState
-from .timeline import ExportJob, Player, Recorder, snapshot
-from .upsample import reprojection_or_none
-
-
-FREEZE_GC = True
-"""move the objects alive after start-up out of the collector's reach (see freeze_gc)."""
-
-
-def freeze_gc() -> None:
-    """Freeze everything alive after start-up (torch modules, imgui, the avatar): later full collections
-    only scan objects made since, so they stay short (a full collection holds the GIL and stops every
-    thread, the UI's included). No collection first: on a loaded machine that one took 0.85 s."""
-    gc.freeze()
+from .timeline import ExportJob, Player, Recorder, export_frames
+from .upsample import ReprojectionCache
 
 
 class App:
@@ -83,11 +71,10 @@ class App:
         self.last_screenshot: np.ndarray | None = None
         self._shown: tuple | None = None  # (version, width, height) of the frame on screen
         self._shown_frame = None
-        self.edge_aware = True
-        """upsample still pictures edge-aware (while the view moves: bilinear, ~10 ms less CPU per frame)."""
-        self.reproject = True
-        """warp the picture on screen to the current camera while the next one renders (viewer/upsample.py)."""
-        self._reprojection_key, self._reprojection_matrix = None, None
+        # still pictures upsampled edge-aware (moving ones bilinear: ~10 ms less CPU per frame); the picture
+        # warped to the current camera while the next renders; objects alive after start-up frozen (memory.py)
+        self.edge_aware, self.reproject, self.freeze_gc = True, True, True
+        self._reprojection = ReprojectionCache()
         self.drag = DragInput()
         self.confirm_quit = False
         """True while the 'an export is running: quit?' question is open."""
@@ -171,15 +158,10 @@ class App:
 
     def step(self) -> None:
         """One UI frame."""
-        wait = self.pacer.wait_s()
-        if wait is not None:  # idle: sleep until input, a finished render or the timeout (not a UI frame)
-            slept = time.perf_counter()
-            glfw.wait_events_timeout(wait)
-            self.pacer.woke(time.perf_counter() - slept, wait)
+        self.pacer.sleep(glfw.wait_events_timeout)  # idle: until input, a finished render or the timeout
         timer = self.timer
         timer.begin()
         glfw.poll_events()
-        timer.mark("poll")
         imgui.backends.opengl3_new_frame()
         imgui.backends.glfw_new_frame()
         imgui.new_frame()
@@ -220,7 +202,8 @@ class App:
         if self.display.size:
             view = fit_viewport(*self.display.size, *lay.gl_view)
             self.display.edge_aware = self.edge_aware and not self._moving()  # the fast filter while it moves
-            self.display.draw(view, self._reprojection())
+            reprojection = self._reprojection(self._shown_frame, self.state.orbit) if self.reproject else None
+            self.display.draw(view, reprojection)
             if self.state.show_mesh:
                 camera = self.state.orbit.camera(view[2], view[3])
                 vertices = self.scene.mesh(self.state.expression, self.state.pose)
@@ -235,12 +218,11 @@ class App:
             self.last_screenshot = self.screenshot(self.screenshot_path)
             self.status.message = f"saved {self.screenshot_path}"
             self.screenshot_path = None
-        timer.mark("screenshot")
         glfw.swap_buffers(self.window)
         timer.mark("swap")
         self.frames += 1
         dt = timer.end(dragging=self.interacting)
-        if self.frames == STARTUP_FRAMES and FREEZE_GC:
+        if self.frames == STARTUP_FRAMES and self.freeze_gc:
             freeze_gc()
         self.pacer.frame_done(self._active(new_picture))
         self.status.ui_fps = 0.9 * self.status.ui_fps + 0.1 / max(dt, 1e-4) if self.frames > 1 else 1 / max(dt, 1e-4)
@@ -248,42 +230,22 @@ class App:
             self._dump_stats = False
             self.write_stats()
 
-    def _reprojection(self) -> np.ndarray | None:
-        """(3, 3) current-camera pixels → pixels of the picture on screen (None: show it as rendered)."""
-        frame = self._shown_frame
-        if not self.reproject or frame is None or frame.camera is None or frame.focus_distance is None:
-            return None
-        o = self.state.orbit
-        key = (id(frame), o.yaw_deg, o.pitch_deg, o.radius, o.fov_deg, *np.asarray(o.target).tolist())
-        if key != self._reprojection_key:
-            self._reprojection_key = key
-            self._reprojection_matrix = reprojection_or_none(frame.camera, o.camera(frame.width, frame.height),
-                                                             frame.focus_distance)
-        return self._reprojection_matrix
-
     def _moving(self) -> bool:
         """The user drags (view, slider) or an animation plays: frames come at full rate."""
-        io = imgui.get_io()
-        return (self.interacting or any(io.mouse_down[b] for b in range(3)) or self.editor.playing
+        return (self.interacting or any(imgui.get_io().mouse_down[b] for b in range(3)) or self.editor.playing
                 or (self.player is not None and self.player.playing))
 
     def _active(self, new_picture: bool) -> bool:
         """Whether anything moved this frame or is moving (else the loop may sleep: viewer/pacing.py)."""
-        io = imgui.get_io()
-        return (new_picture or self.interacting or any(io.mouse_down[b] for b in range(3)) or io.want_text_input
-                or self.editor.playing or (self.player is not None and self.player.playing)
-                or self.recorder.recording or self.export_job is not None or self.drive is not None
-                or self.confirm_quit or self._shown is None)
+        return (new_picture or self._moving() or imgui.get_io().want_text_input or self.recorder.recording
+                or self.export_job is not None or self.drive is not None or self.confirm_quit or self._shown is None)
 
     def write_stats(self) -> None:
         """The frame timer as JSON at $PAV_FRAME_STATS (nothing when unset)."""
-        path = os.environ.get("PAV_FRAME_STATS")
-        if path:
-            from pav.io import write_json
-
-            write_json(path, dict(self.timer.stats(), memory=memory_stats(), widgets=self.panel.rects,
+        if os.environ.get("PAV_FRAME_STATS"):
+            write_json(os.environ["PAV_FRAME_STATS"], dict(self.timer.stats(), memory=memory_stats(), widgets=self.panel.rects,
                                   export_running=self.export_job is not None,
-                                  training=None if self.training is None else self.training.running,
+                                  training=self.training and self.training.running,
                                   keyframes=len(self.editor.keys), playing=self.editor.playing, help=self.show_help,
                                   final=self.status.final, shown=self._shown, version=self.state.version))
 
@@ -382,24 +344,15 @@ class App:
         the recording, else the loaded video, else a 2-second still of the current state."""
         if self.scene.export is None:
             raise RuntimeError("this scene cannot export (no avatar)")
-        if self.editor.keys:
-            frames, fps = self.editor.clip(), self.editor.animation.fps
-        else:
-            current = snapshot(self.state)
-            frames = self.recorder.frames or (self.player.frames if self.player else None) or [current] * 50
-            frames = [type(k)(k.expression, k.pose, k.orbit or current.orbit, current.appearance
-                              if k.appearance is None else k.appearance) for k in frames]
-            fps = self.recorder.fps
+        frames, fps = ((self.editor.clip(), self.editor.animation.fps) if self.editor.keys else
+                       export_frames(self.recorder, self.player, self.state))
         self.export_job = ExportJob(self.scene.export, frames, path, fps, size, orbit_degrees)
         return self.export_job
 
     def screenshot(self, path: str | Path) -> np.ndarray:
         """The whole window as uint8 (H, W, 3), written to `path` (called after drawing, before the swap;
         set `screenshot_path` to take one from outside the frame)."""
-        w, h = glfw.get_framebuffer_size(self.window)
-        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
-        data = GL.glReadPixels(0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
-        image = np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
+        image = read_framebuffer(*glfw.get_framebuffer_size(self.window))
         names = self.scene.appearance_names
         appearance = names[self.state.appearance] if isinstance(self.state.appearance, int) and \
             0 <= self.state.appearance < len(names) else ""
@@ -420,22 +373,13 @@ class App:
 
     def _quit_question(self) -> None:
         """The modal 'an export is running' question; its answer cancels the export and quits, or not."""
-        if not self.confirm_quit:
-            return
-        if self.export_job is None or self.export_job.done:
+        if self.confirm_quit and (self.export_job is None or self.export_job.done):
             self.confirm_quit = False
-            return
-        imgui.open_popup("Quit PAV?")
-        if imgui.begin_popup_modal("Quit PAV?", None, imgui.WindowFlags_.always_auto_resize)[0]:
-            imgui.text(f"An export is running ({100 * self.export_job.progress:.0f}%).")
-            if imgui.button("cancel the export and quit"):
-                self.export_job.cancel(wait=30)
-                self.confirm_quit = False
-                glfw.set_window_should_close(self.window, True)
-            imgui.same_line()
-            if imgui.button("keep exporting"):
-                self.confirm_quit = False
-            imgui.end_popup()
+        answer = draw_quit_question(self.export_job.progress) if self.confirm_quit else None
+        if answer == "quit":
+            self.export_job.cancel(wait=30)
+            glfw.set_window_should_close(self.window, True)
+        self.confirm_quit = self.confirm_quit and answer is None
 
     def request_close(self) -> None:
         glfw.set_window_should_close(self.window, True)

@@ -40,6 +40,13 @@ def fit_viewport(image_w: int, image_h: int, x: int, y: int, w: int, h: int) -> 
     return x + (w - vw) // 2, y + (h - vh) // 2, vw, vh
 
 
+def read_framebuffer(width: int, height: int) -> np.ndarray:
+    """The bound framebuffer as uint8 (height, width, 3), top row first."""
+    GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+    data = GL.glReadPixels(0, 0, width, height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
+    return np.frombuffer(data, np.uint8).reshape(height, width, 3)[::-1].copy()
+
+
 class ImageDisplay:
     """Uploads uint8 (H, W, 3) images and draws them into a viewport: reprojected to the current camera and
     upsampled edge-aware (shaders/display.frag) or bilinear (shaders/display_fast.frag); their numpy twin is

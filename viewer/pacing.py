@@ -10,7 +10,9 @@ that it waits for input or a finished render (the worker posts an empty event), 
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 IDLE_AFTER_FRAMES = 6
 """frames drawn at full rate after the last sign of activity."""
@@ -28,6 +30,15 @@ class FramePacer:
     def wait_s(self) -> float | None:
         """How long the loop may wait for events before the next frame (None: don't wait, poll)."""
         return self.idle_wait_s if self.quiet_frames >= self.idle_after_frames else None
+
+    def sleep(self, wait_events: Callable[[float], None]) -> None:
+        """While idle: `wait_events(timeout)` (glfw.wait_events_timeout), then note whether it woke early.
+        The time asleep is not part of a UI frame."""
+        wait = self.wait_s()
+        if wait is not None:
+            start = time.perf_counter()
+            wait_events(wait)
+            self.woke(time.perf_counter() - start, wait)
 
     def woke(self, waited_s: float, wait_s: float | None) -> None:
         """After waiting `waited_s` of an allowed `wait_s`: woken early means an event (input, a render

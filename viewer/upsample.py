@@ -101,3 +101,22 @@ def reprojection_homography(source: Camera, target: Camera, focus_distance: floa
         return np.diag([source.width / target.width, source.height / target.height, 1.0])
     H = Ks @ Rs.T @ (np.eye(3) + np.outer(Ct - Cs, n) / a) @ Rt @ np.linalg.inv(Kt)
     return H / H[2, 2] if abs(H[2, 2]) > 1e-12 else H
+
+
+class ReprojectionCache:
+    """The app's per-frame question, answered once per change: (3, 3) current-camera pixels → pixels of the
+    frame on screen, or None (show it as rendered). frame: a scheduler Frame; orbit: the current OrbitCamera."""
+
+    def __init__(self):
+        self._key, self._matrix = None, None
+
+    def __call__(self, frame, orbit) -> np.ndarray | None:
+        if frame is None or frame.camera is None or frame.focus_distance is None:
+            return None
+        key = (id(frame), orbit.yaw_deg, orbit.pitch_deg, orbit.radius, orbit.fov_deg,
+               *np.asarray(orbit.target).tolist())
+        if key != self._key:
+            self._key = key
+            self._matrix = reprojection_or_none(frame.camera, orbit.camera(frame.width, frame.height),
+                                                frame.focus_distance)
+        return self._matrix
