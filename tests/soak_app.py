@@ -217,10 +217,13 @@ def main() -> int:
             xdo("key", "--window", soak.window, "F1")  # the help overlay would hide the head
         time.sleep(1)
         xdo("key", "--window", soak.window, "r")  # reset the camera: the head in front
-        end = time.time() + 90
+        end, result["settled"] = time.time() + 90, False
         while time.time() < end:
             st = soak.app_state()
-            if st.get("final") and st.get("shown") and st["shown"][0] == st.get("version"):
+            if st.get("playing"):  # playback moves the camera: stop it, then reset the camera
+                xdo("key", "--window", soak.window, "space", "r")
+            elif st.get("final") and st.get("shown") and st["shown"][0] == st.get("version"):
+                result["settled"] = True  # the final picture of the last state is on screen
                 break
             time.sleep(2)
         time.sleep(1)

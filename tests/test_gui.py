@@ -163,5 +163,6 @@ def test_soak_two_minutes_of_random_use(display, tiny_collection, tmp_path):
     assert r["rss_end_mb"] - r["rss_start_mb"] < 100, (r["rss_samples_mb"], r["memory_samples"])
     assert r["final_state"]["memory"]["malloc_arenas"] in (None, 1)  # main.py capped them before any thread
     assert stats["drag_frames"] > 100 and stats["drag_fps"] >= 30, stats  # UI frames/s while orbiting/panning
+    assert r["settled"]  # after the last action, the final picture of the last state reached the screen
     assert r["head"]["foreground_fraction"] > 0.05 and r["head"]["std"] > 10  # a head, not an empty view
     assert (tmp_path / "tiny.pav").exists()  # closing saved the training

@@ -182,7 +182,8 @@ class App:
             self.on_frame(self)
         timer.mark("logic")
 
-        self.scheduler.submit(self.state.version, self.state.request, lay.aspect, self.interacting)
+        # while anything moves (a drag, a slider, playback), previews are shown, never cancelled by the next state
+        self.scheduler.submit(self.state.version, self.state.request, lay.aspect, self._moving())
         timer.mark("submit")
         frame = self.scheduler.latest()
         new_picture = frame is not None and (frame.version, frame.width, frame.height) != self._shown
