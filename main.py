@@ -59,6 +59,9 @@ def training_scene(data: Path, out: Path | None, device: str = "auto"):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from viewer.memory import share_arenas
+
+    share_arenas()  # first, before any thread: one malloc arena for the app's threads (viewer/memory.py)
     import pav
     from pav.allocator import tune_allocator
 

@@ -167,13 +167,18 @@ def main() -> int:
         time.sleep(10)  # start-up: first renders and training steps
         result["rss_launch_mb"] = rss_mb(soak.proc.pid)
         # warm-up (one of each kind, so one-time allocations happen: optimiser state, the export's avatar
-        # copy, the encoder), then the measured run; RSS growth is measured over the measured run
-        rss = []
+        # copy, the encoder), then the measured run; RSS growth is measured over the measured run. The app keeps
+        # freed memory for reuse (pav.allocator), so its resident size rises to the peak of what runs AT ONCE:
+        # the warm-up's export runs most of it beside training and the view, as in the run (a warm-up that
+        # cancelled it after 13 s left the plateau to the run: +285 MB with 600 MB free inside malloc)
+        rss, memory = [], []
+        result["load_average_start"] = os.getloadavg()
         for phase, seconds in (("warmup", 40.0), ("run", args.seconds)):
             if phase == "run":
                 result["rss_start_mb"] = rss_mb(soak.proc.pid)
             start, next_special, n = time.time(), 0.0, 0
-            specials = ["export", "training", "cancel_export", "training", "play"]
+            specials = (["export", "training", "cancel_export", "training", "play"] if phase == "run" else
+                        ["export", "play", "training", "training", "cancel_export"])
             while time.time() - start < seconds and soak.proc.poll() is None:
                 elapsed = time.time() - start
                 if specials and elapsed > next_special:
@@ -190,25 +195,35 @@ def main() -> int:
                 time.sleep(soak.rng.uniform(0.05, 0.4))
                 if n % 20 == 0:
                     rss.append(round(rss_mb(soak.proc.pid), 1))
+                    memory.append(soak.app_state().get("memory"))
                 if phase == "run" and n % 60 == 0:
                     subprocess.run(["import", "-window", "root", str(args.out / "shots" / f"shot{n:04d}.png")],
                                    timeout=30, capture_output=True)
         result["actions"], result["alive_at_end"] = soak.done, soak.proc.poll() is None
         result["rss_end_mb"] = rss_mb(soak.proc.pid) if result["alive_at_end"] else None
         result["rss_samples_mb"] = rss
+        result["memory_samples"] = memory  # the app's own: RSS and glibc malloc in use / free
+        result["load_average_end"] = os.getloadavg()
         xdo("windowsize", soak.window, *SIZE)
         state = soak.app_state()
         if state.get("training"):
             soak.click_widget("training")  # paused: the final render gets the whole machine
+        xdo("mousemove", "--window", soak.window, 600, 300)
+        xdo("key", "--window", soak.window, "Escape")  # close an open combo or popup (keys would go to it)
+        xdo("click", 1)  # in the view: leaves any widget
         if state.get("playing"):
             xdo("key", "--window", soak.window, "space")
+        if state.get("help"):
+            xdo("key", "--window", soak.window, "F1")  # the help overlay would hide the head
         time.sleep(1)
-        xdo("mousemove", "--window", soak.window, 600, 300)
         xdo("key", "--window", soak.window, "r")  # reset the camera: the head in front
-        end = time.time() + 90
+        end, result["settled"] = time.time() + 90, False
         while time.time() < end:
             st = soak.app_state()
-            if st.get("final") and st.get("shown") and st["shown"][0] == st.get("version"):
+            if st.get("playing"):  # playback moves the camera: stop it, then reset the camera
+                xdo("key", "--window", soak.window, "space", "r")
+            elif st.get("final") and st.get("shown") and st["shown"][0] == st.get("version"):
+                result["settled"] = True  # the final picture of the last state is on screen
                 break
             time.sleep(2)
         time.sleep(1)
@@ -233,6 +248,11 @@ def main() -> int:
         result["frame_stats"] = None
     (args.out / "soak.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "final_state"}, indent=1))
+    stats = result["frame_stats"] or {}
+    print(f"UI frames: worst {stats.get('worst_after_startup_ms')} ms, mean {stats.get('mean_ms')} ms, "
+          f"{stats.get('drag_fps')} frames/s while dragging ({stats.get('drag_frames')} frames); memory growth "
+          f"{(result.get('rss_end_mb') or 0) - result.get('rss_start_mb', 0):.0f} MB; load average "
+          f"{result.get('load_average_start')} → {result.get('load_average_end')}")
     return 0
 
 

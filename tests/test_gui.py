@@ -104,7 +104,28 @@ def test_window_draws_animates_switches_and_exports(display, small_avatar, tmp_p
     frames = list(reader)
     assert len(frames) == 8 and meta["size"] == (64, 64) and meta["codec"].startswith("h264")
     assert "exported" in facts["message"]
-    assert facts["ui_fps"] > 5  # a floor only; frame times are measured by the soak test (mean 16.9 ms, worst 197 ms)
+    assert facts["ui_fps"] > 2  # a floor only (the loop sleeps while idle); frame times: the soak test below
+
+
+def test_display_shader_draws_what_its_numpy_twin_computes(display, tmp_path):
+    """shaders/display.frag (reprojection + edge-aware upsampling) and display_fast.frag (reprojection +
+    the texture unit's bilinear filter) against viewer/upsample.py, read back from an offscreen framebuffer."""
+    from viewer.upsample import resample
+
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "display_twin.py"), str(tmp_path / "drawn.npz")],
+                          env=dict(os.environ, DISPLAY=display), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    d = np.load(tmp_path / "drawn.npz")
+    for name, edge_aware, H in (("edge", True, None), ("bilinear", False, None), ("edge_H", True, d["H"]),
+                                ("bilinear_H", False, d["H"])):
+        drawn = d[name].astype(float)
+        twin = np.clip(np.round(255 * resample(d["image"] / 255.0, drawn.shape[1], drawn.shape[0], H, edge_aware)),
+                       0, 255)
+        assert np.abs(drawn - twin).max() <= 1.0, name  # float32 vs float64; the texture unit's 8-bit weights
+    assert np.abs(d["edge"].astype(float) - d["bilinear"]).max() > 20  # the two filters differ: both were drawn
+    # Mesa's llvmpipe compiles a variant of the shader per kind of texture size (power of two or not): ~150 ms
+    # each when it happened in a UI frame; ImageDisplay compiles them all at start-up
+    assert d["first_draw_cpu_ms"].max() < 30, d["first_draw_cpu_ms"]
 
 
 @pytest.fixture(scope="module")
@@ -118,13 +139,18 @@ def tiny_collection(tmp_path_factory):
 
 
 def test_soak_two_minutes_of_random_use(display, tiny_collection, tmp_path):
-    """tests/soak_app.py: ≥ 2 minutes of seeded random use of `main.py --train` through xdotool.
+    """tests/soak_app.py: ≥ 2 minutes of seeded random use of `main.py --train` through xdotool (~4 min).
 
-    Opt-in (`PAV_SOAK=1 python -m pytest tests/test_gui.py -k soak`, 3.5 min): on a quiet 2-core machine it
-    passed twice, but with thin margins (worst UI frame 197 ms against the 200 ms limit, memory growth 92 MB
-    against 100 MB), too thin to gate every CI run until the frame stalls are found (README, "Soak test")."""
+    Limits (issue 15, issue 17): no UI frame over 200 ms after start-up, resident memory growth under 100 MB,
+    and at least 30 UI frames/s while the user drags in the view. The app's frame timer names where the
+    worst frames spent their time (phases; on the CPU, waiting for one, blocked), printed on failure.
+
+    Opt-in (`PAV_SOAK=1 python -m pytest tests/test_gui.py -k soak`): in session 4 it was measured only on a
+    machine at load average 8-12, where it failed its limits (worst frame 324-423 ms, 14-26 drag fps), the
+    UI threads waiting for a CPU; on a quiet machine in session 3 it passed with thin margins. Too uncertain
+    to gate every CI run (README, "Soak test")."""
     if not os.environ.get("PAV_SOAK"):
-        pytest.skip("the soak test runs with PAV_SOAK=1 (its margins are too thin to gate CI; see its docstring)")
+        pytest.skip("the soak test runs with PAV_SOAK=1 (not yet shown to pass with margin; see its docstring)")
     if shutil.which("xdotool") is None or shutil.which("import") is None:
         pytest.skip("needs xdotool and ImageMagick (apt-get install xdotool imagemagick)")
     env = dict(os.environ, DISPLAY=display)
@@ -133,13 +159,17 @@ def test_soak_two_minutes_of_random_use(display, tiny_collection, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     r = json.loads((tmp_path / "soak.json").read_text())
     log = (tmp_path / "app.log").read_text()
-    print(json.dumps({k: r[k] for k in ("actions", "rss_start_mb", "rss_end_mb", "head", "exit_code")}),
-          {k: v for k, v in r["frame_stats"].items() if k != "widgets"})
+    stats = {k: v for k, v in r["frame_stats"].items() if k != "widgets"}
+    print(json.dumps({k: r[k] for k in ("actions", "rss_start_mb", "rss_end_mb", "head", "exit_code",
+                                        "load_average_start", "load_average_end")}), stats)
     assert r["alive_at_end"] and r["exit_code"] == 0
     assert "Traceback" not in log
     assert all(r["actions"].get(k, 0) > 0 for k in ("orbit", "pan", "wheel", "slider", "appearance", "key",
                                                       "resize", "export", "cancel_export", "training", "play"))
-    assert r["frame_stats"]["worst_after_startup_ms"] <= 200, r["frame_stats"]
-    assert r["rss_end_mb"] - r["rss_start_mb"] < 100
+    assert stats["worst_after_startup_ms"] <= 200, stats
+    assert r["rss_end_mb"] - r["rss_start_mb"] < 100, (r["rss_samples_mb"], r["memory_samples"])
+    assert r["final_state"]["memory"]["malloc_arenas"] in (None, 1)  # main.py capped them before any thread
+    assert stats["drag_frames"] > 100 and stats["drag_fps"] >= 30, stats  # UI frames/s while orbiting/panning
+    assert r["settled"]  # after the last action, the final picture of the last state reached the screen
     assert r["head"]["foreground_fraction"] > 0.05 and r["head"]["std"] > 10  # a head, not an empty view
     assert (tmp_path / "tiny.pav").exists()  # closing saved the training

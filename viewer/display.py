@@ -40,11 +40,26 @@ def fit_viewport(image_w: int, image_h: int, x: int, y: int, w: int, h: int) -> 
     return x + (w - vw) // 2, y + (h - vh) // 2, vw, vh
 
 
-class ImageDisplay:
-    """Uploads uint8 (H, W, 3) images and draws them, linearly upscaled, into a viewport."""
+def read_framebuffer(width: int, height: int) -> np.ndarray:
+    """The bound framebuffer as uint8 (height, width, 3), top row first."""
+    GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+    data = GL.glReadPixels(0, 0, width, height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
+    return np.frombuffer(data, np.uint8).reshape(height, width, 3)[::-1].copy()
 
-    def __init__(self):
-        self.program = compile_program("blit.vert", "blit.frag")
+
+class ImageDisplay:
+    """Uploads uint8 (H, W, 3) images and draws them into a viewport: reprojected to the current camera and
+    upsampled edge-aware (shaders/display.frag) or bilinear (shaders/display_fast.frag); their numpy twin is
+    viewer/upsample.py."""
+
+    def __init__(self, edge_aware: bool = True):
+        self.programs = {True: compile_program("blit.vert", "display.frag"),
+                         False: compile_program("blit.vert", "display_fast.frag")}
+        self.edge_aware = edge_aware
+        """Catmull-Rom clamped to the 2×2 neighbourhood (~10 ms of llvmpipe CPU per frame more); False: the
+        texture unit's bilinear filter (the app uses it while the view moves)."""
+        self._uniforms = {key: {name: GL.glGetUniformLocation(program, name) for name in ("image", "reprojection")}
+                          for key, program in self.programs.items()}
         self.vao = GL.glGenVertexArrays(1)
         self.texture = GL.glGenTextures(1)
         self.size: tuple[int, int] | None = None
@@ -52,6 +67,21 @@ class ImageDisplay:
         for param, value in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
                              (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE), (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
             GL.glTexParameteri(GL.GL_TEXTURE_2D, param, value)
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """Draw once with each kind of texture size (power of two or not, per axis), into a 1-pixel viewport.
+        Mesa's software GL (llvmpipe) compiles a shader variant per kind on first use: ~150-175 ms of CPU for
+        this shader (measured), which landed in a UI frame whenever a resize brought a new kind (a 608 ms
+        frame in the soak test on a loaded machine). Done at start-up, they are cached."""
+        edge_aware = self.edge_aware
+        for w, h in ((2, 2), (2, 3), (3, 2), (3, 3)):
+            self.upload(np.zeros((h, w, 3), np.uint8))
+            for self.edge_aware in (True, False):
+                self.draw((0, 0, 1, 1))
+        GL.glFinish()
+        self.edge_aware = edge_aware
+        self.size = None  # the next upload allocates the real texture
 
     def upload(self, image: np.ndarray) -> None:
         image = np.ascontiguousarray(image, dtype=np.uint8)
@@ -64,15 +94,19 @@ class ImageDisplay:
         else:
             GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, image)
 
-    def draw(self, viewport: tuple[int, int, int, int]) -> None:
+    def draw(self, viewport: tuple[int, int, int, int], reprojection: np.ndarray | None = None) -> None:
+        """reprojection (3, 3): current-camera image pixels → rendered image pixels (None: identity)."""
         if self.size is None:
             return
         GL.glViewport(*viewport)
         GL.glDisable(GL.GL_DEPTH_TEST)
-        GL.glUseProgram(self.program)
+        key = bool(self.edge_aware)
+        GL.glUseProgram(self.programs[key])
         GL.glActiveTexture(GL.GL_TEXTURE0)
         GL.glBindTexture(GL.GL_TEXTURE_2D, self.texture)
-        GL.glUniform1i(GL.glGetUniformLocation(self.program, "image"), 0)
+        GL.glUniform1i(self._uniforms[key]["image"], 0)
+        H = np.eye(3, dtype=np.float32) if reprojection is None else np.asarray(reprojection, np.float32)
+        GL.glUniformMatrix3fv(self._uniforms[key]["reprojection"], 1, GL.GL_TRUE, H)
         GL.glBindVertexArray(self.vao)
         GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         GL.glBindVertexArray(0)

@@ -232,3 +232,19 @@ class Panel:
             if changed:
                 state.expression[k] = value
                 state.touch()
+
+
+def draw_quit_question(progress: float) -> str | None:
+    """The modal 'an export is running' question: 'quit' (cancel the export and quit), 'keep', or None
+    (not answered yet)."""
+    answer = None
+    imgui.open_popup("Quit PAV?")
+    if imgui.begin_popup_modal("Quit PAV?", None, imgui.WindowFlags_.always_auto_resize)[0]:
+        imgui.text(f"An export is running ({100 * progress:.0f}%).")
+        if imgui.button("cancel the export and quit"):
+            answer = "quit"
+        imgui.same_line()
+        if imgui.button("keep exporting"):
+            answer = "keep"
+        imgui.end_popup()
+    return answer

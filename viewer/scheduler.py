@@ -24,6 +24,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .state import RenderRequest, ViewerSettings
+from .threads import lower_priority
 
 RenderFn = Callable[[RenderRequest, Callable[[], bool]], "np.ndarray | None"]
 
@@ -44,6 +45,10 @@ class Frame(NamedTuple):
     """None: the renderer's own (final-quality) setting."""
     final: bool = False
     """True when nothing is left to refine for this version and size."""
+    camera: object = None
+    """the pav.camera.Camera it was rendered with (None: unknown; the display cannot reproject it)."""
+    focus_distance: float | None = None
+    """metres to the orbit target when it was rendered (RenderRequest.focus_distance)."""
 
 
 def render_size(longest: int, aspect: float) -> tuple[int, int]:
@@ -56,9 +61,12 @@ def render_size(longest: int, aspect: float) -> tuple[int, int]:
 
 
 class RenderScheduler:
-    def __init__(self, render_fn: RenderFn, settings: ViewerSettings = ViewerSettings()):
+    def __init__(self, render_fn: RenderFn, settings: ViewerSettings = ViewerSettings(),
+                 on_frame: Callable[[], None] | None = None):
         self.render_fn = render_fn
         self.settings = settings
+        self.on_frame = on_frame
+        """called (from the worker thread) when a new frame is ready: the app wakes its sleeping UI loop."""
         self._cond = threading.Condition()
         self._job: tuple | None = None  # (version, full-size request, sizes, interacting)
         self._key: tuple | None = None
@@ -120,6 +128,7 @@ class RenderScheduler:
 
     # ---- worker thread -----------------------------------------------------------------------------
     def _work(self) -> None:
+        lower_priority()  # the UI thread first
         while True:
             with self._cond:
                 while self._job is None and not self._closed:
@@ -156,5 +165,8 @@ class RenderScheduler:
                 return
             self.error = None  # the next success clears an earlier failure
             final = size == max(sizes) and size >= self.settings.final_size
-            self._latest = Frame(image, version, height, time.perf_counter() - start, width, samples, final)
+            self._latest = Frame(image, version, height, time.perf_counter() - start, width, samples, final,
+                                 scaled.camera, request.focus_distance)
             self._done = {(version, *full): self._done.get((version, *full), set()) | {size}}
+            if self.on_frame is not None:
+                self.on_frame()

@@ -44,6 +44,8 @@ class RenderRequest(NamedTuple):
     """one of VIEW_MODES."""
     samples_per_ray: int | None = None
     """fewer samples for fast previews; None = the renderer's default."""
+    focus_distance: float | None = None
+    """metres from the camera to the orbit target (the display reprojects the picture about that plane)."""
 
 
 @dataclass
@@ -97,4 +99,4 @@ class ViewerState:
     def request(self, width: int, height: int) -> RenderRequest:
         """A snapshot (copies) of the state for a render at the given size."""
         return RenderRequest(self.orbit.camera(width, height), self.expression.copy(), self.pose.copy(),
-                             self.appearance_weights(), self.mode)
+                             self.appearance_weights(), self.mode, focus_distance=float(self.orbit.radius))

@@ -18,6 +18,7 @@ import numpy as np
 
 from .orbit import OrbitCamera
 from .state import ViewerState
+from .threads import lower_priority
 
 
 @dataclass
@@ -99,6 +100,15 @@ class Player:
         state.touch()
 
 
+def export_frames(recorder: Recorder, player: Player | None, state: ViewerState) -> tuple[list[Keyframe], float]:
+    """(frames, fps) to export without keyframes: the recording, else the loaded video, else a 2-second
+    still of the current state; camera and appearance filled in from the current state where unset."""
+    current = snapshot(state)
+    frames = recorder.frames or (player.frames if player else None) or [current] * 50
+    return [Keyframe(k.expression, k.pose, k.orbit or current.orbit,
+                     current.appearance if k.appearance is None else k.appearance) for k in frames], recorder.fps
+
+
 # export(keyframes, path, fps, size, orbit_degrees, progress(done, total)) -> frames written
 ExportFn = Callable[[list[Keyframe], Path, float, int, float, Callable[[int, int], None]], int]
 
@@ -122,6 +132,7 @@ class ExportJob:
         self._thread.start()
 
     def _run(self, export: ExportFn, args) -> None:
+        lower_priority()  # the UI thread first
         try:
             self.written = export(*args, self._report)
         except ExportCancelled:

@@ -14,6 +14,8 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
+from .threads import lower_priority
+
 
 class TrainingSession:
     def __init__(self, trainer, save: Callable[[], None], lock: threading.Lock, max_steps: int | None = None):
@@ -72,6 +74,7 @@ class TrainingSession:
         return self.saved_at_step
 
     def _loop(self) -> None:
+        lower_priority()  # the UI thread first
         while True:
             self._run.wait()
             if self._closed.is_set():
