@@ -41,6 +41,12 @@ from .timing import time_calls
 DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo" / "avatar.pav"
 DEMO_TRAINED = "2026-11-24"
 """when the demo checkpoint was trained (its commit; the checkpoint stores no date)."""
+RENDER_SIZES = (96, 128, 256, 512)
+RENDER_SETTINGS = {(mode, size) for size in (96, 128, 256) for mode in ("preview", "final")} | {("final", 512)}
+GOALS = {"render preview 128²": ("≤", 40.0, "ms"), "render preview 256²": ("≤", 100.0, "ms"),
+         "render final 256²": ("≤", 1000.0, "ms"), "render final 512²": ("≤", 3000.0, "ms"),
+         "training": ("≥", 7.0, "steps/s"), "training peak memory": ("≤", 4096.0, "MB")}
+"""Speed targets (issue 17's goals with 2 torch threads), printed beside the figures with met / not met."""
 FIDELITY_SAMPLES = (6, 8, 12, 24)
 FIDELITY_REFERENCE_SAMPLES = 64
 
@@ -58,11 +64,13 @@ def bench_render(checkpoint: str | Path, repeats: int = 5, device: str = "cpu") 
     avatar = load_avatar(checkpoint, device=device)
     e, p = _rest(avatar)
     out = {}
-    for size in (96, 128, 256):
+    for size in RENDER_SIZES:
         cam = orbit_camera(avatar, size, yaw=20.0, pitch=5.0)
         rays = int(avatar.render(cam, e, p, 0).alpha.gt(0).sum())
         for mode, samples in (("preview", PREVIEW_SAMPLES_PER_RAY), ("final", None)):
-            ms = _render_ms(avatar, cam, samples, repeats)
+            if (mode, size) not in RENDER_SETTINGS:
+                continue
+            ms = _render_ms(avatar, cam, samples, repeats if size < 512 else max(1, repeats // 2))
             k = samples or avatar.config.samples_per_ray
             out[f"{mode}_{size}"] = {"ms": round(ms, 1), "fps": round(1000 / ms, 2),
                                      "rays_per_s": round(rays / ms * 1000), "samples_per_s": round(rays * k / ms * 1000)}
@@ -297,13 +305,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def goal(name: str, value: float) -> str:
+    """The target of figure `name` and whether `value` meets it ('' when the figure has none)."""
+    if name not in GOALS:
+        return ""
+    op, bound, unit = GOALS[name]
+    met = value <= bound if op == "≤" else value >= bound
+    return f"{op} {bound:g} {unit} ({'met' if met else 'not met'})"
+
+
+def normalised(value: float, unit: str, gflops: float | None) -> str:
+    """A time as the matmul work this machine does meanwhile (ms × GFLOP/s → GFLOP), a rate per TFLOP of it
+    (steps/s ÷ GFLOP/s): comparable between machines of different speeds."""
+    if not gflops:
+        return ""
+    return f"{value * gflops / 1000:.1f} GFLOP" if unit == "ms" else f"{value / gflops * 1000:.1f} {unit[:-2]}/TFLOP"
+
+
 def format_table(r: dict) -> str:
-    rows = [("what", "measured", "target")]
-    for size in (96, 128, 256):
+    gflops = r.get("field", {}).get("matmul_gflops")
+    rows = [("what", "measured", "target", f"× matmul ({gflops} GFLOP/s)")]
+    for size in RENDER_SIZES:
         for mode in ("preview", "final"):
-            x = r["render"][f"{mode}_{size}"]
-            target = "≤ 100 ms" if (mode, size) == ("preview", 128) else "≤ 1000 ms" if (mode, size) == ("final", 256) else ""
-            rows.append((f"render {mode} {size}²", f"{x['ms']} ms ({x['fps']} fps, {x['samples_per_s'] / 1e6:.2f} M samples/s)", target))
+            x = r["render"].get(f"{mode}_{size}")
+            if x is None:
+                continue
+            name = f"render {mode} {size}²"
+            rows.append((name, f"{x['ms']} ms ({x['fps']} fps, {x['samples_per_s'] / 1e6:.2f} M samples/s)",
+                         goal(name, x["ms"]), normalised(x["ms"], "ms", gflops)))
     untuned = r.get("render_untuned_allocator")
     if untuned:
         rows.append(("render without allocator tuning", f"final 256² {untuned['final_256']['ms']} ms, preview 128² "
@@ -338,14 +367,17 @@ def format_table(r: dict) -> str:
                            ("two_processes_1_thread", "2 gloo processes × 1 thread")):
             x = ddp[key]
             rows.append((f"training {label}", f"{x['steps_per_s']} steps/s, {x['samples_per_s'] / 1e6:.2f} M samples/s", ""))
-    rows += [("training", f"{t['steps_per_s']} steps/s, {t['field_samples_per_s'] / 1e6:.2f} M samples/s", ""),
-             ("training peak memory", f"{t['peak_rss_mb']} MB", "≤ 4096 MB"),
+    rows += [("training", f"{t['steps_per_s']} steps/s, {t['field_samples_per_s'] / 1e6:.2f} M samples/s",
+              goal("training", t["steps_per_s"]), normalised(t["steps_per_s"], "steps/s", gflops)),
+             ("training peak memory", f"{t['peak_rss_mb']} MB", goal("training peak memory", t["peak_rss_mb"])),
              ("viewer peak memory", f"{r['render']['peak_rss_mb']} MB", ""),
              ("checkpoint", f"{r['render']['checkpoint_mb']} MB, {r['render']['parameters']:,} parameters", "")]
-    width = max(len(a) for a, _, _ in rows)
-    w2 = max(len(b) for _, b, _ in rows)
+    rows = [row + ("",) * (4 - len(row)) for row in rows]
+    width = max(len(row[0]) for row in rows)
+    w2 = max(len(row[1]) for row in rows)
+    w3 = max(len(row[2]) for row in rows)
     h = r["render"]["checkpoint_history"]
     note = (f"Not measured by this run, read from {h['source']}: its training reached a 26 dB test probe at "
             f"{h['minutes_to_26db']} min and 28 dB at {h['minutes_to_28db']} min "
             f"(best probe {h['best_probe_psnr']} dB).")
-    return "\n".join(f"{a:<{width}}  {b:<{w2}}  {c}" for a, b, c in rows) + "\n\n" + note
+    return "\n".join(f"{a:<{width}}  {b:<{w2}}  {c:<{w3}}  {d}".rstrip() for a, b, c, d in rows) + "\n\n" + note

@@ -1,4 +1,5 @@
 """`python -m pav bench` prints only what it measured as measured: the table's labels and the grids it times."""
+import re
 from pathlib import Path
 
 from pav import bench
@@ -64,3 +65,17 @@ def test_chosen_backends_names_the_policy_s_choice():
     assert got["nearest_triangle"] == {"name": want.name, "reason": want.reason}
     grid = backends.hashgrid_cpu_backend()
     assert got["hashgrid"] == {"name": grid.name, "reason": grid.reason} and got["device"]["name"] == "cpu"
+
+
+def test_goals_and_machine_normalised_figures_beside_each_figure():
+    r = _results("x")
+    r["render"]["preview_128"]["ms"] = 50.0
+    r["render"]["final_512"] = {"ms": 2500.0, "fps": 0.4, "samples_per_s": 1e6}
+    lines = {cells[0]: cells[1:] for cells in (re.split(r"\s{2,}", line) for line in
+                                               bench.format_table(r).split("\n\n")[0].splitlines())}
+    assert lines["render preview 128²"][1:] == ["≤ 40 ms (not met)", "0.1 GFLOP"]  # 50 ms × 2 GFLOP/s
+    assert lines["render final 512²"][1:] == ["≤ 3000 ms (met)", "5.0 GFLOP"]
+    assert lines["render preview 256²"][1:] == ["≤ 100 ms (met)", "0.0 GFLOP"]
+    assert lines["training"][1:] == ["≥ 7 steps/s (not met)", "2000.0 steps/TFLOP"]  # 4 steps/s ÷ 2 GFLOP/s
+    assert "render preview 512²" not in lines
+    assert bench.goal("render final 256²", 1000.0) == "≤ 1000 ms (met)" and bench.goal("field forward", 1.0) == ""
