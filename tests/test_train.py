@@ -190,3 +190,35 @@ def test_single_appearance_model_protocol_b(tiny_collection, tmp_path):
     assert avatar.appearance_names == [name] and avatar.codes.textures.shape[0] == 1
     result = evaluate(avatar, collection, "test", max_frames=2, progress=False)
     assert list(result["per_appearance"]) == [name] and result["frames"] == 2
+
+
+def test_posed_cache_reuses_frames_and_changes_nothing(tiny_collection):
+    """The trainer keeps the training frames' prepared meshes (LRU): a run with the cache and one that
+    rebuilds every mesh every step (capacity 0) take the same steps bit for bit; the cache is hit."""
+    from pav.train.posed_cache import PosedCache
+
+    collection = read_collection(tiny_collection)
+    runs = []
+    for capacity in (256, 0):
+        avatar, trainer = new_trainer(collection, seed=3)
+        trainer.posed = PosedCache(avatar.pose, capacity)
+        losses = [trainer.step().loss for _ in range(8)]
+        runs.append((losses, [p.detach().clone() for p in avatar.parameters()], trainer.posed))
+    (l_a, p_a, cache), (l_b, p_b, rebuilt) = runs
+    assert l_a == l_b and all(torch.equal(a, b) for a, b in zip(p_a, p_b))
+    frames = len(load_split(collection, "train").images)
+    assert cache.misses <= frames and cache.hits == 8 * 4 - cache.misses > 0
+    assert rebuilt.hits == 0 and rebuilt.misses == 8 * 4 and not rebuilt.meshes
+
+
+def test_posed_cache_evicts_the_least_recently_used_and_rebuilds_moved_meshes():
+    from pav.train.posed_cache import PosedCache
+
+    built = []
+    cache = PosedCache(lambda v: built.append(v) or type("Mesh", (), {"vertices": v})(), capacity=2)
+    v = [torch.full((3, 3), float(i)) for i in range(3)]
+    cache.get(0, v[0]), cache.get(1, v[1]), cache.get(0, v[0])  # 0 is now the most recent
+    cache.get(2, v[2])                                           # evicts 1
+    assert list(cache.meshes) == [0, 2] and len(built) == 3 and cache.hits == 1
+    cache.get(0, v[0] + 1)                                       # frame 0 moved: rebuilt
+    assert len(built) == 4 and torch.equal(cache.meshes[0].vertices, v[0] + 1)

@@ -23,6 +23,7 @@ from ..data import FrameBatch
 from ..nerf.avatar import Avatar
 from ..nerf.sampling import ray_intervals
 from .occupancy import extent_probes, shell_cells, update_occupancy, vertex_extents
+from .posed_cache import PosedCache
 
 
 class StepStats(NamedTuple):
@@ -147,6 +148,7 @@ class Trainer:
         self.step_count = 0
         self.train_seconds = 0.0
         self.render_rays = avatar.render_rays
+        self.posed = PosedCache(avatar.pose)
         """the ray renderer the loss calls (pav.train.distributed puts the DistributedDataParallel one here)."""
         self.updates_shared_state = True
         """refresh the occupancy grid and per-vertex extents (False on distributed ranks other than 0: they
@@ -224,7 +226,8 @@ class Trainer:
         out = self.render_rays(origins, dirs, rays.near[frame_of_ray, pixels], rays.far[frame_of_ray, pixels],
                                group, rays.vertices[frames], data.expression[frames], data.appearance[frames],
                                background, jitter=True, generator=self.generator,
-                               use_occupancy=self.step_count >= cfg.occupancy_warmup)
+                               use_occupancy=self.step_count >= cfg.occupancy_warmup,
+                               posed=[self.posed.get(f, rays.vertices[f]) for f in frames.tolist()])
         face = data.face_masks.view(len(data.face_masks), HW)[frame_of_ray, pixels] > 0.5
         loss, mse, depth_l1 = training_loss(out.rgb, gt, out.depth, rays.surface_t[frame_of_ray, pixels], face,
                                             cfg.lambda_color, cfg.lambda_depth)
