@@ -1,5 +1,6 @@
 """CUDA parity (`python -m pytest -m cuda` on a GPU machine; every test here skips cleanly without CUDA):
 the same avatar renders, trains and round-trips through a checkpoint on CUDA as on the CPU."""
+import numpy as np
 import pytest
 import torch
 
@@ -61,3 +62,18 @@ def test_training_steps_on_cuda(tmp_path):
     assert avatar.occupancy.is_cuda and avatar.vertex_extent.is_cuda
     state = trainer.state_dict()
     assert state["ray_extent"] is None or state["ray_extent"].device.type == "cpu"
+
+
+def test_tracking_fit_on_cuda_equals_the_cpu():
+    """`track --device cuda`: the landmark fit (float64) gives the CPU's numbers; the photometric stage runs."""
+    from test_device import tracking_fit, tracking_inputs
+
+    inputs = tracking_inputs()
+    cpu, gpu = tracking_fit(*inputs, photometric_steps=0), tracking_fit(*inputs, device="cuda", photometric_steps=0)
+    np.testing.assert_allclose(gpu.shape, cpu.shape, rtol=0, atol=1e-5)
+    for a, b in zip(gpu.videos, cpu.videos):
+        assert abs(a.focal - b.focal) < 1e-6 * b.focal
+        for field in ("expression", "pose", "translation", "landmark_error"):
+            np.testing.assert_allclose(getattr(a, field), getattr(b, field), rtol=0, atol=1e-5, err_msg=field)
+    photo = tracking_fit(*inputs, device="cuda")
+    assert np.isfinite(photo.shape).all() and all(np.isfinite(v.landmark_error).all() for v in photo.videos)
