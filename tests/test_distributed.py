@@ -170,3 +170,19 @@ def test_a_second_run_on_the_same_out_is_refused_on_every_rank(collection_path, 
                     "finish or choose another --out"], job.stderr
     assert "exitcode  : 2" in job.stderr and "exitcode  : 1" not in job.stderr  # both ranks: exit 2, no crash
     assert "preparing rays" not in job.stderr and not out.exists()  # refused before any work
+
+
+def test_process_group_backend_follows_the_device_unless_overridden(monkeypatch):
+    from pav.train.distributed import BACKEND_VAR, process_group_backend
+
+    monkeypatch.delenv(BACKEND_VAR, raising=False)
+    assert process_group_backend(torch.device("cpu")) == "gloo"
+    assert process_group_backend(torch.device("cuda", 1)) == "nccl"
+    monkeypatch.setenv(BACKEND_VAR, " GLOO ")
+    assert process_group_backend(torch.device("cuda", 0)) == "gloo"  # several ranks on one GPU
+    monkeypatch.setenv(BACKEND_VAR, "nccl")
+    with pytest.raises(ValueError, match=r"^\$PAV_DIST_BACKEND=nccl needs CUDA devices; this run is on cpu"):
+        process_group_backend(torch.device("cpu"))
+    monkeypatch.setenv(BACKEND_VAR, "mpi")
+    with pytest.raises(ValueError, match=r"^\$PAV_DIST_BACKEND='mpi': expected gloo or nccl"):
+        process_group_backend(torch.device("cpu"))

@@ -17,11 +17,14 @@ The same `Trainer`, wrapped (docs/distributed.md has the commands for several GP
 - Ctrl-C (torchrun forwards it to every rank) saves on rank 0 and stops all; a rank that dies makes the
   others' next collective fail (or torchrun stops them), the job exits non-zero and the last checkpoint is
   intact. Collectives time out after $PAV_DIST_TIMEOUT_S seconds (default 300).
+$PAV_DIST_BACKEND=gloo|nccl overrides the process-group backend: `gloo` with `--device cuda:0` lets several
+ranks share one GPU (a smoke test on a one-GPU machine; NCCL refuses two ranks on one device).
 Resume works with any number of ranks: the checkpoint holds one model and one optimiser state.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 from contextlib import ExitStack
@@ -36,6 +39,7 @@ from .lock import LockedError, OutputLock
 from .trainer import StepStats, Trainer
 
 TIMEOUT_VAR = "PAV_DIST_TIMEOUT_S"
+BACKEND_VAR = "PAV_DIST_BACKEND"
 
 
 class DistEnv(NamedTuple):
@@ -60,6 +64,18 @@ def stream_seed(seed: int, rank: int, step: int) -> int:
     return (seed * 1_000_003 + rank * 7_919 + step * 104_729 + 1) % (2 ** 63)
 
 
+def process_group_backend(device: torch.device) -> str:
+    """'nccl' for CUDA, 'gloo' for the CPU, unless $PAV_DIST_BACKEND says otherwise (validated)."""
+    raw = os.environ.get(BACKEND_VAR, "").strip().lower()
+    if not raw:
+        return "nccl" if device.type == "cuda" else "gloo"
+    if raw not in ("gloo", "nccl"):
+        raise ValueError(f"${BACKEND_VAR}={raw!r}: expected gloo or nccl (or unset: nccl on CUDA, gloo on the CPU)")
+    if raw == "nccl" and device.type != "cuda":
+        raise ValueError(f"${BACKEND_VAR}=nccl needs CUDA devices; this run is on {device}: unset it or use gloo")
+    return raw
+
+
 def setup(env: DistEnv, device: str) -> torch.device:
     """Join the process group; returns this rank's device ('auto'/'cuda' → cuda:LOCAL_RANK)."""
     from ..backends import resolve_device
@@ -68,9 +84,10 @@ def setup(env: DistEnv, device: str) -> torch.device:
     if chosen.type == "cuda":
         chosen = torch.device("cuda", env.local_rank if chosen.index is None else chosen.index)
         torch.cuda.set_device(chosen)
+    backend = process_group_backend(chosen)
     if not dist.is_initialized():
         timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_VAR, "300")))
-        dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", timeout=timeout,
+        dist.init_process_group(backend, timeout=timeout,
                                 rank=env.rank, world_size=env.world_size)
     return chosen
 
@@ -127,6 +144,14 @@ def agree(flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def quiet_progress_bars() -> None:
+    """No tqdm bar shows in this process (ranks other than 0). TQDM_DISABLE would not do: tqdm reads it once,
+    when `import pav` imports tqdm, before torchrun's rank is known to pav."""
+    import tqdm
+
+    tqdm.tqdm.__init__ = functools.partialmethod(tqdm.tqdm.__init__, disable=True)
+
+
 def hold_output_lock(out, lead: bool, device: torch.device, stack: ExitStack) -> bool:
     """Rank 0 takes the lock on `out` (held until `stack` closes); every rank learns whether it could.
     False on the other ranks when rank 0 was refused; rank 0 then raises its LockedError (one line)."""
@@ -149,7 +174,7 @@ def train(args: argparse.Namespace, collection, env: DistEnv) -> int:
     """`pav train` on rank `env.rank` of `env.world_size` (see the module docstring). Returns the exit code."""
     lead = env.rank == 0
     if not lead:
-        os.environ["TQDM_DISABLE"] = "1"  # rank 0 alone shows progress
+        quiet_progress_bars()
     args.device = str(setup(env, args.device))
     try:
         with ExitStack() as held:
