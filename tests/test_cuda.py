@@ -102,7 +102,8 @@ def test_nvdiffrast_rasterizes_the_head_like_the_torch_path():
         torch.testing.assert_close(fast.depth[same], plain.depth[same], rtol=0, atol=0)
         torch.testing.assert_close(fast.bary[same], plain.bary[same], rtol=0, atol=0)
         shared_edge = ~same & fast.mask & plain.mask  # another face across an edge: about the same depth
-        assert ((fast.depth - plain.depth)[shared_edge].abs() < 2e-3).float().mean() > 0.9
+        if shared_edge.any():
+            assert ((fast.depth - plain.depth)[shared_edge].abs() < 2e-3).float().mean() > 0.9
     small = Camera.from_fov(orbit(centre, 0.6, 20.0, 5.0), 20.0, 40, 32)
     ref = rasterize_reference(v.cpu(), f.cpu(), small)
     fast = rasterize(v, f, small.to("cuda"), backend="nvdiffrast")
