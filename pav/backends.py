@@ -18,6 +18,11 @@ present (its import raises without a GPU), fcpw / point-cloud-utils / warp-lang 
   `auto` on CUDA takes warp-lang (its BVH on the GPU); on the CPU, the order NEAREST_CPU_ORDER, set by the
   measurement in docs/geometry.md (`python -m pav.geometry.bench --nearest`); the exact pure-torch search
   last, with a one-time warning. An explicit backend that does not import is an error naming the fix.
+- Rasterizer (`raster_backend(device)`, depth and masks of the training rays' shell): PAV_RASTER=auto|torch|
+  nvdiffrast (default auto), or the `backend=` argument of `pav.geometry.rasterize`. `auto` takes nvdiffrast's
+  CUDA rasterizer for CUDA tensors when `nvdiffrast.torch` imports, else the pure-torch rasterizer (always on
+  the CPU: nvdiffrast rasterizes CUDA tensors only). nvdiffrast decides visibility only; the barycentrics and
+  depths are the torch path's exact float64 ones (pav/geometry/_nvdiffrast.py).
 """
 from __future__ import annotations
 
@@ -246,15 +251,60 @@ def nearest_backend(device: torch.device | str | None = None, value: str | None 
     return BackendChoice("torch", f"exact pure-torch search, no accelerator imports ({why})")
 
 
+RASTER_ENV_VAR = "PAV_RASTER"
+RASTER_CHOICES = ("auto", "torch", "nvdiffrast")
+NVDIFFRAST_INSTALL_HINT = ("pip install git+https://github.com/NVlabs/nvdiffrast (needs the CUDA toolkit "
+                           "matching your torch build)")
+
+
+@functools.cache
+def nvdiffrast() -> Probe:
+    """Does nvdiffrast's torch binding import here? (Tried only when CUDA is present.)"""
+    gpu = cuda()
+    if not gpu.available:
+        return Probe(False, f"nvdiffrast needs CUDA: {gpu.reason}")
+    try:
+        import nvdiffrast.torch as dr
+        dr.RasterizeCudaContext  # noqa: B018  (its CUDA rasterizer; older versions have only OpenGL's)
+    except Exception as exc:  # ImportError, AttributeError, or a broken build
+        return Probe(False, f"nvdiffrast.torch does not import ({type(exc).__name__}: {exc}); install: "
+                            f"{NVDIFFRAST_INSTALL_HINT}")
+    return Probe(True, f"nvdiffrast {_module_version('nvdiffrast')} on {gpu.reason}")
+
+
+def _module_version(name: str) -> str:
+    module = importlib.import_module(name)
+    return str(getattr(module, "__version__", "(unknown version)"))
+
+
+def raster_backend(device: torch.device | str | None = None, value: str | None = None) -> BackendChoice:
+    """The rasterizer for meshes on `device` (default CPU), with the reason (see the module docstring).
+    `value` (or $PAV_RASTER) forces one; an explicit 'nvdiffrast' that cannot run here is an error."""
+    device = torch.device("cpu" if device is None else device)
+    want = _requested(value, RASTER_ENV_VAR, RASTER_CHOICES)
+    if want == "torch":
+        return BackendChoice("torch", "pure torch (requested)")
+    if device.type != "cuda":
+        why = f"nvdiffrast rasterizes CUDA tensors only, these are on {device}"
+    elif not (probe := nvdiffrast()).available:
+        why = probe.reason
+    else:
+        return BackendChoice("nvdiffrast", probe.reason + (" (requested)" if want == "nvdiffrast" else ""))
+    if want == "nvdiffrast":
+        origin = f"{RASTER_ENV_VAR}=nvdiffrast" if value is None else "backend 'nvdiffrast'"
+        raise RuntimeError(f"{origin} cannot be honoured: {why}")
+    return BackendChoice("torch", f"pure torch ({why})")
+
+
 def summary() -> dict:
     """Probe results as a JSON-friendly dict (for `python -m pav bench` and bug reports)."""
     return {"torch": torch.__version__, "threads": torch.get_num_threads(), "auto_device": str(resolve_device()),
             "cuda": cuda()._asdict(), "tcnn": tcnn()._asdict(),
             "nearest": {name: nearest_probe(name)._asdict() for name in _NEAREST_MODULES},
-            "nearest_cpu": nearest_backend("cpu")._asdict()}
+            "nearest_cpu": nearest_backend("cpu")._asdict(), "nvdiffrast": nvdiffrast()._asdict()}
 
 
 def clear_cache() -> None:
     """Forget all probe results (tests, or after installing something in a running session)."""
-    for fn in (cuda, tcnn, nearest_probe, _warn_once):
+    for fn in (cuda, tcnn, nearest_probe, nvdiffrast, _warn_once):
         fn.cache_clear()

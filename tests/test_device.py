@@ -2,8 +2,10 @@
 meta-device discipline test: with `torch.set_default_device("meta")` active, any tensor created without
 `device=` is a meta tensor and fails the operation it joins, so a model loaded explicitly onto the CPU must
 render, train and evaluate exactly as without the default device."""
+import copy
 from contextlib import contextmanager
 
+import numpy as np
 import pytest
 import torch
 
@@ -152,3 +154,47 @@ def test_cuda_on_a_machine_without_it_is_one_line_exit_2(command, demo_collectio
     assert cli.main(COMMANDS[command](demo_collection, tmp_path) + ["--device", "cuda"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: --device cuda: CUDA is unavailable"), err
+
+
+def tracking_inputs():
+    """The built-in head (CPU) and 2 videos × 2 frames of 48² crops: noisy projected landmarks, random
+    images, whole-frame face masks."""
+    from pav.track.fit import project
+
+    head = load_head_model("default", device="cpu")
+    g = torch.Generator().manual_seed(3)
+    landmarks, images, masks = [], [], []
+    for video in range(2):
+        translation = torch.tensor([[0.01 * video, 0.0, -0.45], [0.0, 0.01, -0.47]], dtype=torch.float64)
+        with torch.no_grad():
+            out = copy.deepcopy(head).double()(translation=translation)
+        landmarks.append(project(out.landmarks, torch.tensor(60.0, dtype=torch.float64), 24.0).numpy()
+                         + 0.3 * torch.randn(2, 468, 2, generator=g, dtype=torch.float64).numpy())
+        images.append(torch.randint(0, 256, (2, 48, 48, 3), generator=g, dtype=torch.uint8).numpy())
+        masks.append(np.ones((2, 48, 48), dtype=bool))
+    return head, landmarks, images, masks
+
+
+def tracking_fit(head, landmarks, images, masks, device="cpu", photometric_steps=3):
+    """`track`'s model fit on `device`, every stage a few steps: landmarks, then photometric."""
+    from pav.track.fit import FitConfig, fit
+
+    config = FitConfig(rigid_steps=3, steps=3, photometric_steps=photometric_steps, photometric_size=24,
+                       photometric_batch=2)
+    gaps = [np.arange(len(lm)) * 2 for lm in landmarks]
+    return fit(head, landmarks, gaps, 48, ["a", "b"], config, images=images, face_masks=masks, device=device)
+
+
+def test_tracking_fit_under_the_meta_default_device_changes_nothing():
+    """`track --device`: the fit makes every tensor on the device it is given (here the CPU, with "meta" as
+    the default device catching any tensor made without `device=`), and its numbers do not change."""
+    inputs = tracking_inputs()
+    plain = tracking_fit(*inputs)
+    with default_device("meta"):
+        meta = tracking_fit(*inputs)
+    assert np.abs(plain.shape).max() > 0  # the identity moved
+    np.testing.assert_array_equal(meta.shape, plain.shape)
+    for a, b in zip(meta.videos, plain.videos):
+        assert a.focal == b.focal
+        for field in ("expression", "pose", "translation", "landmark_error"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)

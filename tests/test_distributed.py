@@ -19,6 +19,7 @@ from pav.head import load_head_model
 from pav.nerf.avatar import Avatar
 from pav.train import Trainer
 from pav.train.distributed import DistEnv, DistributedTrainer, setup, stream_seed
+from pav.train.lock import LockedError, OutputLock
 from test_avatar import small_config
 
 STEPS = 4
@@ -133,6 +134,10 @@ def test_killing_one_rank_stops_the_job_and_keeps_the_checkpoint(collection_path
             if "resuming" in line:
                 break
         time.sleep(3)
+        lead = next(p for p in children(job.pid) if local_rank(p) == "0")
+        with pytest.raises(LockedError, match=f"another training run \\(pid {lead}\\)"):  # rank 0 holds --out
+            with OutputLock(out):
+                pass
         victim = next(p for p in children(job.pid) if local_rank(p) == "1")
         os.kill(victim, signal.SIGKILL)
         start = time.monotonic()
@@ -145,3 +150,39 @@ def test_killing_one_rank_stops_the_job_and_keeps_the_checkpoint(collection_path
     after = load_avatar(out)  # the previous checkpoint still loads
     assert load_train_state(out)["step"] >= 2
     assert set(after.state_dict()) == set(before)
+
+
+def test_a_second_run_on_the_same_out_is_refused_on_every_rank(collection_path, tmp_path):
+    """A single-process run (here: this test, holding the lock as `pav train` does) owns --out: a 2-rank job
+    on the same --out stops at once, rank 0 with the one-line error naming the owner, and --out is untouched."""
+    out = tmp_path / "b.pav"
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "PAV_DIST_TIMEOUT_S": "30"}
+    with OutputLock(out):
+        start = time.monotonic()
+        job = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                              "--master-port", str(free_port()), "-m", "pav", "train", str(collection_path), "--out",
+                              str(out), "--device", "cpu", "--steps", "2"],
+                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        elapsed = time.monotonic() - start
+    assert job.returncode != 0 and elapsed < 120
+    mine = [line for line in job.stderr.splitlines() if line.startswith("error:")]
+    assert mine == [f"error: {out} is being written by another training run (pid {os.getpid()}); wait for it to "
+                    "finish or choose another --out"], job.stderr
+    assert "exitcode  : 2" in job.stderr and "exitcode  : 1" not in job.stderr  # both ranks: exit 2, no crash
+    assert "preparing rays" not in job.stderr and not out.exists()  # refused before any work
+
+
+def test_process_group_backend_follows_the_device_unless_overridden(monkeypatch):
+    from pav.train.distributed import BACKEND_VAR, process_group_backend
+
+    monkeypatch.delenv(BACKEND_VAR, raising=False)
+    assert process_group_backend(torch.device("cpu")) == "gloo"
+    assert process_group_backend(torch.device("cuda", 1)) == "nccl"
+    monkeypatch.setenv(BACKEND_VAR, " GLOO ")
+    assert process_group_backend(torch.device("cuda", 0)) == "gloo"  # several ranks on one GPU
+    monkeypatch.setenv(BACKEND_VAR, "nccl")
+    with pytest.raises(ValueError, match=r"^\$PAV_DIST_BACKEND=nccl needs CUDA devices; this run is on cpu"):
+        process_group_backend(torch.device("cpu"))
+    monkeypatch.setenv(BACKEND_VAR, "mpi")
+    with pytest.raises(ValueError, match=r"^\$PAV_DIST_BACKEND='mpi': expected gloo or nccl"):
+        process_group_backend(torch.device("cpu"))

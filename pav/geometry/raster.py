@@ -16,6 +16,9 @@ winners' perspective-correct barycentrics and depth are recomputed exactly.
 `pixel_barycentrics` recomputes the barycentrics of the covered pixels from the vertices with autograd
 (visibility held fixed, as nvdiffrast does), and `interpolate` uses them, so interpolated attributes are
 differentiable w.r.t. vertex positions as well as attributes. `raster_ref.py` is the plain twin.
+
+On CUDA, nvdiffrast may decide the visibility instead of the z-buffer (`pav.backends.raster_backend`,
+`_nvdiffrast.py`); the barycentrics and depths are recomputed the same way on both paths.
 """
 from __future__ import annotations
 
@@ -23,7 +26,9 @@ from typing import NamedTuple
 
 import torch
 
+from .. import backends
 from ..camera import Camera
+from . import _nvdiffrast
 
 __all__ = ["Rasterized", "rasterize", "pixel_barycentrics", "interpolate", "project"]
 
@@ -86,10 +91,12 @@ def _check(vertices, faces, camera):
 @torch.no_grad()
 def rasterize(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, width: int | None = None,
               height: int | None = None, cull_backfaces: bool = False, near: float = 1e-6,
-              chunk_pairs: int = 1 << 22) -> Rasterized:
+              chunk_pairs: int = 1 << 22, backend: str | None = None) -> Rasterized:
     """Rasterize the mesh vertices (V, 3) (world space), faces (F, 3) seen by `camera`, at the camera's
     size or at width × height (intrinsics scaled with `Camera.scaled`). Returns `Rasterized` (H, W).
-    Not differentiable itself: use `interpolate(..., vertices=..., camera=...)` for gradients."""
+    Not differentiable itself: use `interpolate(..., vertices=..., camera=...)` for gradients.
+    backend: 'torch', 'nvdiffrast' or None/'auto' ($PAV_RASTER, else `pav.backends.raster_backend`'s choice
+    for the vertices' device); nvdiffrast falls back to torch above its size limit."""
     _check(vertices, faces, camera)
     if width is not None or height is not None:
         camera = camera.scaled(width or camera.width, height or camera.height)
@@ -97,7 +104,8 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, width
     dtype = vertices.dtype if vertices.is_floating_point() else torch.float32
     dev = vertices.device
     faces = faces.long().to(dev)
-    tri = project(vertices.double(), camera)[faces]  # (F, 3, 3): x, y, z per corner
+    projected = project(vertices.double(), camera)  # (V, 3): pixel x, pixel y, camera z
+    tri = projected[faces]  # (F, 3, 3)
     area = _edges(tri, tri[:, 0, 0], tri[:, 0, 1])[:, 0]  # twice the signed screen area
     ok = (tri[..., 2] > near).all(1) & (area != 0) & torch.isfinite(area)
     if cull_backfaces:
@@ -105,7 +113,25 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, width
         cam = vertices.double()[faces] @ w2c[:3, :3].T + w2c[:3, 3]
         ok &= (torch.linalg.cross(cam[:, 1] - cam[:, 0], cam[:, 2] - cam[:, 0]) * cam[:, 0]).sum(-1) < 0
     fid = ok.nonzero()[:, 0]
-    t = tri[fid]
+    choice = backends.raster_backend(dev, None if backend in (None, "auto") else backend).name
+    if choice == "nvdiffrast" and _nvdiffrast.fits(W, H):
+        seen = _nvdiffrast.visible_faces(projected, faces[fid], W, H).reshape(-1)
+        hit = (seen >= 0).nonzero()[:, 0]
+        win = fid[seen[hit]]
+    else:
+        hit, win = _visible(tri[fid], fid, area[fid], W, H, chunk_pairs)
+    bary, depth = _perspective_bary(tri[win], (hit % W).double() + 0.5, (hit // W).double() + 0.5)
+    face_id = torch.full((H * W,), -1, dtype=torch.int64, device=dev).index_put_((hit,), win)
+    out_b = torch.zeros(H * W, 3, dtype=dtype, device=dev).index_put_((hit,), bary.to(dtype))
+    out_d = torch.full((H * W,), float("inf"), dtype=dtype, device=dev).index_put_((hit,), depth.to(dtype))
+    return Rasterized(face_id.view(H, W), out_b.view(H, W, 3), out_d.view(H, W))
+
+
+def _visible(t: torch.Tensor, fid: torch.Tensor, area: torch.Tensor, W: int, H: int,
+             chunk_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The z-buffer: projected triangles t (F', 3, 3) with face ids fid (F',) and twice their signed screen
+    areas (F',) → (covered flat pixel indices (P,), the face id seen at each (P,))."""
+    dev = t.device
     # Pixel-centre bounding boxes: columns j with j + 0.5 in [xmin, xmax], clipped to the image.
     j0 = torch.ceil(t[..., 0].amin(1) - 0.5).clamp(0, W).long()
     j1 = torch.floor(t[..., 0].amax(1) - 0.5).clamp(-1, W - 1).long()
@@ -128,7 +154,7 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, width
         pj = j0[sl][k] + local % bw[sl][k]
         pi = i0[sl][k] + local // bw[sl][k]
         tk = t[sl][k]
-        e = _edges(tk, pj + 0.5, pi + 0.5) * area[fid[sl]][k].sign()[:, None]
+        e = _edges(tk, pj + 0.5, pi + 0.5) * area[sl][k].sign()[:, None]
         inside = (e >= 0).all(1)
         tk, e, pj, pi, k = tk[inside], e[inside], pj[inside], pi[inside], k[inside]
         inv_z = (e / tk[..., 2]).sum(1) / e.sum(1)  # 1/z interpolates linearly in screen space
@@ -138,12 +164,7 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, width
         start = stop
 
     hit = (zbuf != torch.iinfo(torch.int64).max).nonzero()[:, 0]
-    win = zbuf[hit] & ((1 << _ID_BITS) - 1)
-    bary, depth = _perspective_bary(tri[win], (hit % W).double() + 0.5, (hit // W).double() + 0.5)
-    face_id = torch.full((H * W,), -1, dtype=torch.int64, device=dev).index_put_((hit,), win)
-    out_b = torch.zeros(H * W, 3, dtype=dtype, device=dev).index_put_((hit,), bary.to(dtype))
-    out_d = torch.full((H * W,), float("inf"), dtype=dtype, device=dev).index_put_((hit,), depth.to(dtype))
-    return Rasterized(face_id.view(H, W), out_b.view(H, W, 3), out_d.view(H, W))
+    return hit, zbuf[hit] & ((1 << _ID_BITS) - 1)
 
 
 def pixel_barycentrics(raster: Rasterized, vertices: torch.Tensor, faces: torch.Tensor,

@@ -47,8 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--identity", type=Path, metavar="CKPT_OR_DATA",
                    help="track with the identity fixed to an avatar's own shape (its checkpoint or its training "
                         "collection): a driving collection for `render CKPT --drive OUT/NAME`")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (validated; the landmark detector "
-                                                    "and the small fit run on the CPU in this version)")
+    p.add_argument("--device", default="auto", help="where the model fit computes: auto, cpu, cuda or cuda:N (the "
+                                                    "landmark detector runs on the CPU)")
     p.add_argument("--size", type=int_range(32, 4096), default=512,
                    help="crop size in pixels (default 512; bounded by the memory available)")
     p.add_argument("--max-frames", type=int_range(1, 100000), default=120,
@@ -167,7 +167,7 @@ def run(args: argparse.Namespace, report: Callable[[str, float], None] | None = 
         raise ValueError(f"{out} exists and is not an empty folder: choose another --out or empty it")
     from ..backends import resolve_device
 
-    resolve_device(args.device)  # a CUDA request on a machine without CUDA fails here, before any work
+    device = resolve_device(args.device)  # a CUDA request on a machine without CUDA fails here, before any work
     identity = read_identity(args.identity) if args.identity is not None else None
     spec = args.head_model or (identity.head_spec if identity else "default")
     model = load_head_model(spec)
@@ -202,7 +202,7 @@ def run(args: argparse.Namespace, report: Callable[[str, float], None] | None = 
     config = FitConfig(steps=args.steps, photometric_steps=args.photometric_steps)
     result = fit(model, [o.landmarks for o in observations], [o.indices for o in observations], args.size, names,
                  config, fit_progress, images=[o.frames for o in observations],
-                 face_masks=[o.face_region for o in observations], identity=fixed_shape)
+                 face_masks=[o.face_region for o in observations], identity=fixed_shape, device=device)
     for bar in bars.values():
         bar.close()
     work = out.with_name(f".{out.name}.partial")

@@ -108,20 +108,21 @@ def landmark_head(model: HeadModel) -> HeadModel:
     keep, local = torch.unique(tri.reshape(-1), return_inverse=True)
     J, V = model.n_joints, len(keep)
     reg = model.J_regressor
+    on = {"device": model.device}
     stack = lambda rows, joint_rows: torch.cat([rows, joint_rows])  # noqa: E731
     template = stack(model.v_template[keep], reg @ model.v_template)
     shapedirs = stack(model.shapedirs[keep], torch.einsum("jv,vck->jck", reg, model.shapedirs))
     exprdirs = stack(model.exprdirs[keep], torch.einsum("jv,vck->jck", reg, model.exprdirs))
-    regressor = torch.cat([torch.zeros(J, V), torch.eye(J)], 1)
-    weights = stack(model.lbs_weights[keep], torch.eye(J))
+    regressor = torch.cat([torch.zeros(J, V, **on), torch.eye(J, **on)], 1)
+    weights = stack(model.lbs_weights[keep], torch.eye(J, **on))
     posedirs = None if model.posedirs is None else stack(model.posedirs[keep],
-                                                         torch.zeros(J, 3, model.posedirs.shape[2]))
+                                                         torch.zeros(J, 3, model.posedirs.shape[2], **on))
     faces = local.view(-1, 3)
     return HeadModel(name=f"{model.name} (landmark vertices)", v_template=template, faces=faces,
-                     uv=torch.zeros(1, 2), faces_uv=torch.zeros_like(faces), shapedirs=shapedirs,
+                     uv=torch.zeros(1, 2, **on), faces_uv=torch.zeros_like(faces), shapedirs=shapedirs,
                      exprdirs=exprdirs, J_regressor=regressor, parents=model.parents, lbs_weights=weights,
                      joint_names=model.joint_names, expression_names=model.expression_names, posedirs=posedirs,
-                     shape_names=model.shape_names, landmark_faces=torch.arange(len(faces)),
+                     shape_names=model.shape_names, landmark_faces=torch.arange(len(faces), **on),
                      landmark_bary=model.landmark_bary)
 
 
@@ -154,19 +155,22 @@ def _cosine(step: int, total: int, lr: float) -> float:
 def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray], size: int, names: list[str],
         config: FitConfig = FitConfig(), progress: Callable[[str, int, int], None] | None = None,
         images: list[np.ndarray] | None = None, face_masks: list[np.ndarray] | None = None,
-        identity: np.ndarray | None = None) -> FitResult:
+        identity: np.ndarray | None = None, device: torch.device | str | None = None) -> FitResult:
     """landmarks[v] (N_v, 468, 2) crop-pixel detections of video v (size × size crops), indices[v] (N_v,)
     their source frame numbers (for smoothness) → the fitted parameters. With images[v] (N_v, S, S, 3)
     uint8 and face_masks[v] (N_v, S, S) and `config.photometric_steps`, a last stage adds the photometric
     term (`_photometric_stage`). `identity` (S,): a fixed identity shape (an existing avatar's, to drive
-    it with a new video); it is then not optimised and is returned unchanged."""
+    it with a new video); it is then not optimised and is returned unchanged. `device`: where the fit
+    computes (default: the head model's); every tensor is made there, the results come back as numpy."""
+    device = model.device if device is None else torch.device(device)
     torch.manual_seed(0)
-    head = landmark_head(model).double()
+    head = landmark_head(model).to(device).double()
     dtype = torch.float64
-    obs = torch.cat([torch.as_tensor(lm, dtype=dtype) for lm in landmarks])  # (N, L, 2)
+    like = {"dtype": dtype, "device": device}
+    obs = torch.cat([torch.as_tensor(lm, **like) for lm in landmarks])  # (N, L, 2)
     if not torch.isfinite(obs).all():
         raise ValueError("landmarks contain NaN: drop the frames without a face first")
-    video_of = torch.cat([torch.full((len(lm),), v) for v, lm in enumerate(landmarks)])
+    video_of = torch.cat([torch.full((len(lm),), v, device=device) for v, lm in enumerate(landmarks)])
     N = len(obs)
     iod = (obs[:, OUTER_EYE_CORNERS[1]] - obs[:, OUTER_EYE_CORNERS[0]]).norm(dim=-1)  # (N,)
     if (iod < 2).any():
@@ -175,26 +179,26 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
     f0 = 0.5 * size / math.tan(math.radians(config.fov_deg) / 2)
 
     # closed-form start: depth from the eye distance, position from the landmark centroid, no rotation
-    rest = head(shape=torch.zeros(1, 1, dtype=dtype)).landmarks[0]  # (L, 3)
+    rest = head(shape=torch.zeros(1, 1, **like)).landmarks[0]  # (L, 3)
     rest_iod = float((rest[OUTER_EYE_CORNERS[1]] - rest[OUTER_EYE_CORNERS[0]]).norm())
     depth = f0 * rest_iod / iod
     c = obs.mean(1)
     target = torch.stack([(c[:, 0] - centre) * depth / f0, -(c[:, 1] - centre) * depth / f0, -depth], -1)
     t_unit = 0.05  # translation parameters in 5 cm units
     params = {
-        "log_focal": torch.zeros(len(landmarks), dtype=dtype),
-        "rotation": torch.zeros(N, 3, dtype=dtype),
+        "log_focal": torch.zeros(len(landmarks), **like),
+        "rotation": torch.zeros(N, 3, **like),
         "translation": ((target - rest.mean(0)) / t_unit).clone(),
-        "expression": torch.zeros(N, model.n_expression, dtype=dtype),
-        "neck": torch.zeros(N, 3, dtype=dtype),
-        "jaw": torch.zeros(N, 3, dtype=dtype),
-        "shape": torch.zeros(1, model.n_shape, dtype=dtype),
+        "expression": torch.zeros(N, model.n_expression, **like),
+        "neck": torch.zeros(N, 3, **like),
+        "jaw": torch.zeros(N, 3, **like),
+        "shape": torch.zeros(1, model.n_shape, **like),
     }
     if identity is not None:
         identity = np.asarray(identity, dtype=np.float64).reshape(-1)
         if identity.shape != (model.n_shape,) or not np.isfinite(identity).all():
             raise ValueError(f"identity shape must be {model.n_shape} finite values, got {identity.shape}")
-        params["shape"] = torch.tensor(identity, dtype=dtype)[None]
+        params["shape"] = torch.tensor(identity, **like)[None]
     for name, p in params.items():
         p.requires_grad_(name != "shape" or identity is None)
     joint = {n: k for k, n in enumerate(model.joint_names)}
@@ -204,15 +208,16 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
         nxt += range(start + 1, start + len(lm))
         gap += np.diff(np.asarray(idx, dtype=np.float64)).tolist()
         start += len(lm)
-    prev, nxt = torch.tensor(prev, dtype=torch.long), torch.tensor(nxt, dtype=torch.long)
-    gap = torch.tensor(gap, dtype=dtype)
+    prev, nxt = (torch.tensor(i, dtype=torch.long, device=device) for i in (prev, nxt))
+    gap = torch.tensor(gap, **like)
+    frame_rows = torch.arange(N, device=device)
 
     def pose_of() -> torch.Tensor:
-        pose = torch.zeros(N, model.n_joints, 3, dtype=dtype)
-        pose = pose.index_put((torch.arange(N), torch.full((N,), joint.get("global", 0))), params["rotation"])
+        pose = torch.zeros(N, model.n_joints, 3, **like)
+        pose = pose.index_put((frame_rows, torch.full((N,), joint.get("global", 0), device=device)), params["rotation"])
         for name in ("neck", "jaw"):
             if name in joint:
-                pose = pose.index_put((torch.arange(N), torch.full((N,), joint[name])), params[name])
+                pose = pose.index_put((frame_rows, torch.full((N,), joint[name], device=device)), params[name])
         return pose
 
     def energy(full: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -251,38 +256,39 @@ def fit(model: HeadModel, landmarks: list[np.ndarray], indices: list[np.ndarray]
                 progress(stage, step + 1, steps)
     if images is not None and face_masks is not None and config.photometric_steps > 0:
         _photometric_stage(model, params, energy, pose_of, video_of, f0, t_unit, images, face_masks, size, config,
-                           progress)
+                           progress, device)
     with torch.no_grad():
-        err = energy(True)[1]
-        pose = pose_of()
+        err = energy(True)[1].cpu()
+        pose = pose_of().cpu()
     videos, start = [], 0
     for v, name in enumerate(names):
         rows = slice(start, start + len(landmarks[v]))
         start += len(landmarks[v])
         focal = float(f0 * params["log_focal"][v].detach().exp())
-        videos.append(TrackedVideo(name, focal, params["expression"][rows].detach().numpy(), pose[rows].numpy(),
-                                   (params["translation"][rows] * t_unit).detach().numpy(),
+        videos.append(TrackedVideo(name, focal, params["expression"][rows].detach().cpu().numpy(),
+                                   pose[rows].numpy(),
+                                   (params["translation"][rows] * t_unit).detach().cpu().numpy(),
                                    err[rows].mean(1).numpy()))
-    return FitResult(params["shape"][0].detach().numpy(), videos)
+    return FitResult(params["shape"][0].detach().cpu().numpy(), videos)
 
 
 def _photometric_stage(model, params, energy, pose_of, video_of, f0, t_unit, images, face_masks, size, config,
-                       progress) -> None:
+                       progress, device: torch.device) -> None:
     """The photometric term through the rasterizer: per video an unknown colour per vertex (lighting baked
     in), the tracked mesh rendered by `rasterize` with visibility held fixed and barycentrics recomputed
     with autograd (`interpolate(..., vertices=)`), and the L1 colour error over the face region at
     `photometric_size`² added to the landmark energy. The colours are fitted alone for the first quarter
-    of the steps, then with every parameter."""
+    of the steps, then with every parameter. Frames are drawn on the CPU (the same batches on any device)."""
     from ..camera import Camera
     from ..geometry import interpolate, rasterize
 
     dtype = torch.float64
-    full = copy.deepcopy(model).double()
+    full = copy.deepcopy(model).to(device).double()
     ps = min(size, config.photometric_size)
     scale = ps / size
 
     def resample(a: np.ndarray) -> torch.Tensor:
-        t = torch.as_tensor(np.asarray(a, dtype=np.float32))
+        t = torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
         t = t.permute(0, 3, 1, 2) if t.ndim == 4 else t[:, None]
         return torch.nn.functional.interpolate(t, size=(ps, ps), mode="area").permute(0, 2, 3, 1).to(dtype)
 
@@ -291,20 +297,21 @@ def _photometric_stage(model, params, energy, pose_of, video_of, f0, t_unit, ima
     n_videos = int(video_of.max()) + 1
     mean_colour = torch.stack([image[video_of == v][region[video_of == v]].mean(0) for v in range(n_videos)])
     colours = mean_colour[:, None].repeat(1, model.n_vertices, 1).requires_grad_(True)  # (videos, V, 3)
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator(device="cpu").manual_seed(0)
     steps, warm = config.photometric_steps, config.photometric_steps // 4
     N = len(image)
     opt = torch.optim.Adam([{"params": [colours], "lr": 0.05},
                             {"params": [p for p in params.values() if p.requires_grad], "lr": config.lr * 0.1}])
     for step in range(steps):
-        batch = torch.randperm(N, generator=generator)[:config.photometric_batch]
+        picked = torch.randperm(N, generator=generator, device="cpu")[:config.photometric_batch]
+        batch = picked.to(device)
         shape = params["shape"].expand(len(batch), -1)
         vertices = full(shape=shape, expression=params["expression"][batch], pose=pose_of()[batch],
                         translation=params["translation"][batch] * t_unit).vertices
         photo = vertices.new_zeros(())
-        for b, k in enumerate(batch.tolist()):
+        for b, k in enumerate(picked.tolist()):
             focal = float(f0 * params["log_focal"][video_of[k]].detach().exp()) * scale
-            camera = Camera(OPENCV_FROM_HEAD.to(dtype), focal, focal, ps / 2, ps / 2, ps, ps)
+            camera = Camera(OPENCV_FROM_HEAD.to(device, dtype), focal, focal, ps / 2, ps / 2, ps, ps)
             with torch.no_grad():
                 raster = rasterize(vertices[b].detach(), full.faces, camera)
             predicted = interpolate(colours[video_of[k]], raster, full.faces, vertices=vertices[b], camera=camera)

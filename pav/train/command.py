@@ -242,11 +242,17 @@ def train(args: argparse.Namespace, collection) -> TrainResult:
     """Build (or resume) and run training for the arguments, holding the lock on --out.
     Every `eval_every_s` seconds of training, the test PSNR on a few frames joins `trainer.history`."""
     with OutputLock(args.out) as lock, StopSignals() as stop:
-        if lock.stale_pid is not None:
-            print(f"note: {lock.path} was left by pid {lock.stale_pid}, which is no longer running: taken over")
-        for leftover in args.out.parent.glob(glob.escape(f".{args.out.name}.") + "*.tmp"):
-            leftover.unlink(missing_ok=True)  # temps of a save that was killed (we hold the lock)
+        took_lock(lock, args.out)
         return _train(args, collection, stop)
+
+
+def took_lock(lock: OutputLock, out: Path) -> None:
+    """Once `lock` on `out` is held: say so if it was taken over from a dead run, and remove that run's
+    half-written temps (no one else can be writing them now)."""
+    if lock.stale_pid is not None:
+        print(f"note: {lock.path} was left by pid {lock.stale_pid}, which is no longer running: taken over")
+    for leftover in out.parent.glob(glob.escape(f".{out.name}.") + "*.tmp"):
+        leftover.unlink(missing_ok=True)  # temps of a save that was killed (we hold the lock)
 
 
 def _train(args: argparse.Namespace, collection, stop: StopSignals) -> TrainResult:

@@ -12,16 +12,22 @@ The same `Trainer`, wrapped (docs/distributed.md has the commands for several GP
   after each refresh (DDP syncs buffers once at the start, not at every forward: the head model's buffers never change);
 - rank 0 alone logs, shows progress, probes the test PSNR and writes checkpoints (atomically, as the
   single-process command does); rank 0 decides when to stop and tells the others every step;
+- rank 0 holds `<out>.lock` (lock.py) for the whole run, as single-process training does: a second run on
+  the same --out, distributed or not, is refused with one line (exit 2 on every rank);
 - Ctrl-C (torchrun forwards it to every rank) saves on rank 0 and stops all; a rank that dies makes the
   others' next collective fail (or torchrun stops them), the job exits non-zero and the last checkpoint is
   intact. Collectives time out after $PAV_DIST_TIMEOUT_S seconds (default 300).
+$PAV_DIST_BACKEND=gloo|nccl overrides the process-group backend: `gloo` with `--device cuda:0` lets several
+ranks share one GPU (a smoke test on a one-GPU machine; NCCL refuses two ranks on one device).
 Resume works with any number of ranks: the checkpoint holds one model and one optimiser state.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
+from contextlib import ExitStack
 from datetime import timedelta
 from typing import NamedTuple
 
@@ -29,9 +35,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .lock import LockedError, OutputLock
 from .trainer import StepStats, Trainer
 
 TIMEOUT_VAR = "PAV_DIST_TIMEOUT_S"
+BACKEND_VAR = "PAV_DIST_BACKEND"
 
 
 class DistEnv(NamedTuple):
@@ -56,6 +64,18 @@ def stream_seed(seed: int, rank: int, step: int) -> int:
     return (seed * 1_000_003 + rank * 7_919 + step * 104_729 + 1) % (2 ** 63)
 
 
+def process_group_backend(device: torch.device) -> str:
+    """'nccl' for CUDA, 'gloo' for the CPU, unless $PAV_DIST_BACKEND says otherwise (validated)."""
+    raw = os.environ.get(BACKEND_VAR, "").strip().lower()
+    if not raw:
+        return "nccl" if device.type == "cuda" else "gloo"
+    if raw not in ("gloo", "nccl"):
+        raise ValueError(f"${BACKEND_VAR}={raw!r}: expected gloo or nccl (or unset: nccl on CUDA, gloo on the CPU)")
+    if raw == "nccl" and device.type != "cuda":
+        raise ValueError(f"${BACKEND_VAR}=nccl needs CUDA devices; this run is on {device}: unset it or use gloo")
+    return raw
+
+
 def setup(env: DistEnv, device: str) -> torch.device:
     """Join the process group; returns this rank's device ('auto'/'cuda' → cuda:LOCAL_RANK)."""
     from ..backends import resolve_device
@@ -64,9 +84,10 @@ def setup(env: DistEnv, device: str) -> torch.device:
     if chosen.type == "cuda":
         chosen = torch.device("cuda", env.local_rank if chosen.index is None else chosen.index)
         torch.cuda.set_device(chosen)
+    backend = process_group_backend(chosen)
     if not dist.is_initialized():
         timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_VAR, "300")))
-        dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", timeout=timeout,
+        dist.init_process_group(backend, timeout=timeout,
                                 rank=env.rank, world_size=env.world_size)
     return chosen
 
@@ -123,54 +144,89 @@ def agree(flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def quiet_progress_bars() -> None:
+    """No tqdm bar shows in this process (ranks other than 0). TQDM_DISABLE would not do: tqdm reads it once,
+    when `import pav` imports tqdm, before torchrun's rank is known to pav."""
+    import tqdm
+
+    tqdm.tqdm.__init__ = functools.partialmethod(tqdm.tqdm.__init__, disable=True)
+
+
+def hold_output_lock(out, lead: bool, device: torch.device, stack: ExitStack) -> bool:
+    """Rank 0 takes the lock on `out` (held until `stack` closes); every rank learns whether it could.
+    False on the other ranks when rank 0 was refused; rank 0 then raises its LockedError (one line)."""
+    from .command import took_lock
+
+    refusal = None
+    if lead:
+        try:
+            took_lock(stack.enter_context(OutputLock(out)), out)
+        except LockedError as exc:
+            refusal = exc
+    if not agree(refusal is None, device):
+        if refusal is not None:
+            raise refusal
+        return False
+    return True
+
+
 def train(args: argparse.Namespace, collection, env: DistEnv) -> int:
     """`pav train` on rank `env.rank` of `env.world_size` (see the module docstring). Returns the exit code."""
+    lead = env.rank == 0
+    if not lead:
+        quiet_progress_bars()
+    args.device = str(setup(env, args.device))
+    try:
+        with ExitStack() as held:
+            if not hold_output_lock(args.out, lead, torch.device(args.device), held):
+                return 2
+            return _train(args, collection, env)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(args: argparse.Namespace, collection, env: DistEnv) -> int:
     from tqdm import tqdm
 
     from . import command
 
     lead = env.rank == 0
-    if not lead:
-        os.environ["TQDM_DISABLE"] = "1"  # rank 0 alone shows progress
-    args.device = str(setup(env, args.device))
+    avatar, trainer = command.build(args, collection)
+    runner = DistributedTrainer(trainer, env.rank)
+    cfg = trainer.config
+    if lead and trainer.step_count:
+        print(f"resuming {args.out} at step {trainer.step_count} on {env.world_size} ranks")
+    # a resumed --minutes run gets what is left of its budget (as in single-process training)
+    deadline = time.monotonic() + 60 * cfg.minutes - trainer.train_seconds if cfg.minutes else None
+    bar = tqdm(total=cfg.steps if deadline is None else None, initial=trainer.step_count, desc="training",
+               unit="step", disable=not lead)
+    last_save, next_eval = time.monotonic(), (len(trainer.history) + 1) * args.eval_every_s
     try:
-        avatar, trainer = command.build(args, collection)
-        runner = DistributedTrainer(trainer, env.rank)
-        cfg = trainer.config
-        if lead and trainer.step_count:
-            print(f"resuming {args.out} at step {trainer.step_count} on {env.world_size} ranks")
-        deadline = time.monotonic() + 60 * cfg.minutes if cfg.minutes else None
-        bar = tqdm(total=cfg.steps if deadline is None else None, initial=trainer.step_count, desc="training",
-                   unit="step", disable=not lead)
-        last_save, next_eval = time.monotonic(), (len(trainer.history) + 1) * args.eval_every_s
-        try:
-            while agree(trainer.step_count < cfg.steps and (deadline is None or time.monotonic() < deadline),
-                        avatar.device):
-                stats = runner.step()
-                bar.update(1)
-                if lead and stats.step % 10 == 0:
-                    bar.set_postfix(loss=f"{stats.loss:.4f}", psnr=f"{stats.psnr:.2f}")
-                if lead and args.eval_every_s and trainer.train_seconds >= next_eval:  # the others wait
-                    next_eval += args.eval_every_s
-                    test = command.probe_test_psnr(avatar, collection, args.eval_frames)
-                    trainer.history.append({"seconds": round(trainer.train_seconds, 1), "step": trainer.step_count,
-                                            "test_psnr": None if test is None else round(test, 3)})
-                if lead and time.monotonic() - last_save > cfg.checkpoint_every_s:
-                    command.save(avatar, trainer, args)
-                    last_save = time.monotonic()
-        except KeyboardInterrupt:
-            bar.close()
-            if lead:
+        while agree(trainer.step_count < cfg.steps and (deadline is None or time.monotonic() < deadline),
+                    avatar.device):
+            stats = runner.step()
+            bar.update(1)
+            if lead and stats.step % 10 == 0:
+                bar.set_postfix(loss=f"{stats.loss:.4f}", psnr=f"{stats.psnr:.2f}")
+            if lead and args.eval_every_s and trainer.train_seconds >= next_eval:  # the others wait
+                next_eval += args.eval_every_s
+                test = command.probe_test_psnr(avatar, collection, args.eval_frames)
+                trainer.history.append({"seconds": round(trainer.train_seconds, 1), "step": trainer.step_count,
+                                        "test_psnr": None if test is None else round(test, 3)})
+            if lead and time.monotonic() - last_save > cfg.checkpoint_every_s:
                 command.save(avatar, trainer, args)
-                print(f"interrupted: saved {args.out} at step {trainer.step_count}; run the same command to resume")
-            return 130
+                last_save = time.monotonic()
+    except KeyboardInterrupt:
         bar.close()
         if lead:
             command.save(avatar, trainer, args)
-            print(f"saved {args.out} after {trainer.step_count} steps on {env.world_size} ranks "
-                  f"({trainer.train_seconds / 60:.1f} min of training)")
-        dist.barrier()
-        return 0
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+            print(f"interrupted: saved {args.out} at step {trainer.step_count}; run the same command to resume")
+        return 130
+    bar.close()
+    if lead:
+        command.save(avatar, trainer, args, finished=True)  # the budget was reached
+        print(f"saved {args.out} after {trainer.step_count} steps on {env.world_size} ranks "
+              f"({trainer.train_seconds / 60:.1f} min of training)")
+    dist.barrier()
+    return 0
