@@ -74,11 +74,11 @@ def bench_render(checkpoint: str | Path, repeats: int = 5, device: str = "cpu") 
             k = samples or avatar.config.samples_per_ray
             out[f"{mode}_{size}"] = {"ms": round(ms, 1), "fps": round(1000 / ms, 2),
                                      "rays_per_s": round(rays / ms * 1000), "samples_per_s": round(rays * k / ms * 1000)}
-    out["preview_psnr_db"] = preview_fidelity(avatar)
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # before the
+    out["preview_psnr_db"] = preview_fidelity(avatar)  # 64-sample reference render, which the viewer never makes
     out["parameters"] = sum(q.numel() for q in avatar.parameters())
     out["checkpoint_mb"] = round(checkpoint.stat().st_size / 2 ** 20, 2)
     out["checkpoint_history"] = checkpoint_history(avatar, checkpoint)
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return out
 
 
@@ -220,12 +220,13 @@ def bench_ddp_cpu(data: str, preset_name: str, steps: int) -> dict:
 
 def chosen_backends(device: str) -> dict:
     """The backends this device gets, each {name, reason} (printed by bench, stored in its JSON)."""
-    from .backends import choose_hashgrid_backend, cuda, hashgrid_cpu_backend, nearest_backend
+    from .backends import choose_hashgrid_backend, cuda, hashgrid_cpu_backend, nearest_backend, raster_backend
 
     grid = choose_hashgrid_backend() if device.startswith("cuda") else hashgrid_cpu_backend()
     near = nearest_backend(device)
     return {"device": {"name": device, "reason": cuda().reason},
             "hashgrid": {"name": grid.name, "reason": grid.reason},
+            "raster": raster_backend(device)._asdict(),
             "nearest_triangle": {"name": near.name, "reason": near.reason}}
 
 
