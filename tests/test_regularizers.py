@@ -249,3 +249,20 @@ def test_distortion_without_the_render_hook_is_a_clear_error(tiny_collection):
                     collection.appearance_names)
     with pytest.raises(ValueError, match="lambda_distortion needs the render path"):
         Trainer(avatar, load_split(collection, "train"), TrainConfig(lambda_distortion=0.01))
+
+
+def test_a_resumed_run_refuses_a_different_model_override():
+    import argparse
+    from pathlib import Path
+
+    from pav.config import to_dict
+    from pav.train.command import check_model_overrides
+
+    loaded = to_dict(ModelConfig())  # sh_degree 4
+    args = argparse.Namespace(set=["model.field.sh_degree=2", "train.lambda_distortion=0.1"], out=Path("a.pav"))
+    wanted, _ = apply_overrides(ModelConfig(), TrainConfig(), args.set)
+    with pytest.raises(ValueError, match=r"a.pav was trained with model.field.sh_degree=4; use --force"):
+        check_model_overrides(args, loaded, to_dict(wanted))
+    check_model_overrides(args, to_dict(wanted), to_dict(wanted))  # the same model: resumes
+    check_model_overrides(argparse.Namespace(set=["train.lambda_distortion=0.1"], out=Path("a.pav")), loaded,
+                          to_dict(ModelConfig()))  # train fields may change on resume
