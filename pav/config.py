@@ -183,16 +183,19 @@ class TrainConfig:
     """metres above the surface where the far-density penalty starts; it grows linearly to full weight at
     the model's shell_out."""
     far_density_probes: int = 1024
-    """random canonical points per step for the far-density penalty."""
+    """random canonical points per step for each probe term (far density, inner opacity)."""
     far_density_delta: float = 0.002
     """metres: the sample length whose opacity 1 − exp(−σδ) is penalised."""
+    lambda_inner_opacity: float = 0.0
+    """weight of the transparency exp(−σ·shell_in) at random canonical points in the layer shell_in under
+    the surface (the tracked skin is opaque, also where the camera hardly looked)."""
     lambda_view_smooth: float = 0.0
     """weight of the Dirichlet energy on the sphere of MLP-C's first-layer view-direction weights
     (Σ_l l(l+1)|W_l|²): penalises colour that changes quickly with the view direction."""
 
     def __post_init__(self):
-        for name in ("lambda_distortion", "lambda_alpha_entropy", "lambda_far_density", "lambda_view_smooth",
-                     "far_density_start"):
+        for name in ("lambda_distortion", "lambda_alpha_entropy", "lambda_far_density", "lambda_inner_opacity",
+                     "lambda_view_smooth", "far_density_start"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"TrainConfig: {name}={getattr(self, name)} must be ≥ 0")
         if self.far_density_probes < 1 or not self.far_density_delta > 0:

@@ -10,8 +10,8 @@ import torch
 
 from pav.config import ModelConfig, TrainConfig, apply_overrides
 from pav.nerf.sh import spherical_harmonics
-from pav.train.losses import (alpha_entropy, distortion_loss, far_density, sh_dirichlet_energy,
-                              shell_probes)
+from pav.train.losses import (alpha_entropy, distortion_loss, far_density, inner_transparency,
+                              sh_dirichlet_energy, shell_probes)
 
 
 def random_rays(R=5, K=7, seed=0):
@@ -100,6 +100,8 @@ def test_far_density_ramp_and_opacity():
     torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float64), atol=1e-15, rtol=1e-13)
     with pytest.raises(ValueError, match="start < stop"):
         far_density(sigma, height, start=0.05, stop=0.045, delta=0.002)
+    torch.testing.assert_close(inner_transparency(sigma, 0.01), torch.tensor(
+        [math.exp(-1.0)] * 4 + [1.0, math.exp(-5.0)], dtype=torch.float64), atol=1e-15, rtol=1e-13)
 
 
 @pytest.mark.parametrize("degree", [1, 2, 3, 4])
@@ -149,6 +151,10 @@ def test_shell_probes_stand_on_their_faces_at_their_heights():
     # uniform on the face: the mean barycentric is (⅓, ⅓, ⅓)
     torch.testing.assert_close(p.bary.mean(0), torch.full((3,), 1 / 3, dtype=torch.float64), atol=5e-3, rtol=0)
     assert float((p.points[p.face == 0, 2]).max()) <= 0  # face 0 (z = 0, wound downwards) points to −z
+    below = shell_probes(v, f, 4000, 0.0, torch.Generator().manual_seed(1), min_height=-0.01)
+    assert -0.01 <= float(below.height.min()) and float(below.height.max()) <= 0
+    assert float(below.height.mean()) == pytest.approx(-0.005, abs=3e-4)
+    assert float((below.points[below.face == 0, 2]).min()) >= 0  # under face 0: inside the tetrahedron, z ≥ 0
 
 
 def test_set_overrides_fields_and_names_bad_ones():
@@ -193,12 +199,14 @@ def test_trainer_adds_exactly_the_switched_on_terms(tiny_collection):
                           **weights)
         return Trainer(avatar, data, cfg)
 
-    weights = dict(lambda_alpha_entropy=0.3, lambda_view_smooth=0.02, lambda_far_density=0.7)
+    weights = dict(lambda_alpha_entropy=0.3, lambda_view_smooth=0.02, lambda_far_density=0.7,
+                   lambda_inner_opacity=0.4)
     trainer = make(**weights)
-    outputs, penalties = [], []
-    real_render, real_far = trainer.render_rays, trainer.far_density_penalty
+    outputs, penalties, inner = [], [], []
+    real_render, real_far, real_inner = trainer.render_rays, trainer.far_density_penalty, trainer.inner_opacity_penalty
     trainer.render_rays = lambda *a, **k: outputs.append(real_render(*a, **k)) or outputs[-1]
     trainer.far_density_penalty = lambda: penalties.append(real_far()) or penalties[-1]
+    trainer.inner_opacity_penalty = lambda: inner.append(real_inner()) or inner[-1]
     W = trainer.avatar.field.mlp_c.first.weight.detach()[:, :16].double().clone()
     gen_state = trainer.generator.get_state()
     batch = trainer.batch_loss()
@@ -210,10 +218,11 @@ def test_trainer_adds_exactly_the_switched_on_terms(tiny_collection):
     entropy = float((-(a * a.log() + (1 - a) * (1 - a).log())).mean())
     l_of_column = [0] + [1] * 3 + [2] * 5 + [3] * 7
     dirichlet = sum(l * (l + 1) * float((W[:, c] ** 2).sum()) for c, l in enumerate(l_of_column))
-    expected = float(base.loss.detach()) + 0.3 * entropy + 0.02 * dirichlet + 0.7 * float(penalties[0])
+    expected = float(base.loss.detach()) + 0.3 * entropy + 0.02 * dirichlet + 0.7 * float(penalties[0]) \
+        + 0.4 * float(inner[0])
     assert float(batch.loss) == pytest.approx(expected, rel=1e-5)
     assert float(batch.mse) == pytest.approx(float(base.mse), rel=1e-6)  # the same rays as without the terms
-    assert 0 < float(penalties[0]) < 1 and entropy > 0.01
+    assert 0 < float(penalties[0]) < 1 and 0 < float(inner[0]) < 1 and entropy > 0.01
 
     # the far-density penalty by hand: the same probes (same generator state), the field at them
     trainer.generator.set_state(gen_state)
@@ -231,8 +240,22 @@ def test_trainer_adds_exactly_the_switched_on_terms(tiny_collection):
                              group, z).sigma.double()
     ramp = ((probes.height.double() - 0.015) / (avatar.config.shell_out - 0.015)).clamp(0, 1)
     by_hand = float((ramp * (1 - torch.exp(-sigma * 0.002))).mean())
+    # the inner-opacity penalty: the next draws, points in the layer shell_in below the surface
+    shell_in = avatar.config.shell_in
+    probes = shell_probes(avatar.canonical_vertices, avatar.head.faces, 256, 0.0, trainer.generator,
+                          min_height=-shell_in)
+    frames = trainer.usable[torch.randint(len(trainer.usable), (16,), generator=trainer.generator)]
+    group = torch.randint(16, (256,), generator=trainer.generator)
+    uv = (probes.bary[:, :, None] * avatar.face_uv[probes.face]).sum(1)
+    z = avatar.codes.lookup(uv, trainer.data.appearance[frames][group])
+    dirs = torch.nn.functional.normalize(torch.randn(256, 3, generator=trainer.generator), dim=-1)
+    with torch.no_grad():
+        sigma = avatar.field(avatar.to_unit_cube(probes.points).clamp(0, 1), dirs, trainer.data.expression[frames],
+                             group, z).sigma.double()
+    inner_by_hand = float(torch.exp(-sigma * shell_in).mean())
     trainer.generator.set_state(state)
     assert float(trainer.far_density_penalty()) == pytest.approx(by_hand, rel=1e-5)
+    assert float(trainer.inner_opacity_penalty()) == pytest.approx(inner_by_hand, rel=1e-5)
 
 
 def test_distortion_without_the_render_hook_is_a_clear_error(tiny_collection):

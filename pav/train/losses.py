@@ -14,6 +14,9 @@ Each term is a plain function of tensors the trainer already has; `TrainConfig` 
   1 − exp(−σ δ) that a sample of length δ would have there, weighted by a ramp that is 0 below
   `start` and 1 from `stop` on: density far from the mesh costs something wherever no training ray
   asks for it (the colour loss outweighs it where rays do).
+- `inner_transparency`: on random canonical points in the layer `shell_in` below the surface, the
+  transparency exp(−σ δ) of a sample of length δ: the tracked skin is opaque, also on the sides and back
+  of the head that the training camera hardly saw (where novel views otherwise show holes).
 - `sh_dirichlet_energy`: the view-dependent part of the colour. MLP-C's first layer sees the view
   direction d as W·Y(d) (Y the real SH basis); its Dirichlet energy on the sphere,
       ∫_{S²} |∇_S (W Y)|² dΩ = Σ_l l(l+1) Σ_m |W_{:, lm}|²
@@ -54,6 +57,11 @@ def far_density(sigma: torch.Tensor, height: torch.Tensor, start: float, stop: f
     return ramp * -torch.expm1(-sigma * delta)
 
 
+def inner_transparency(sigma: torch.Tensor, delta: float) -> torch.Tensor:
+    """sigma (N,) density at probe points under the surface → (N,) transparency exp(−σ δ)."""
+    return torch.exp(-sigma * delta)
+
+
 def sh_dirichlet_energy(weight: torch.Tensor, degree: int) -> torch.Tensor:
     """weight (H, degree²): the columns of a linear layer that multiply the SH values (band l occupies
     columns l² … (l+1)² − 1) → Σ_l l(l+1) Σ_m |W_{:, lm}|² (scalar)."""
@@ -69,7 +77,7 @@ class ShellProbes(NamedTuple):
     points: torch.Tensor
     """(N, 3) canonical positions a + h·n̂ (a on a face, n̂ its unit normal)."""
     height: torch.Tensor
-    """(N,) h, metres above the surface along the face normal."""
+    """(N,) h, metres above the surface along the face normal (negative below it)."""
     face: torch.Tensor
     """(N,) int64 face the point stands on."""
     bary: torch.Tensor
@@ -77,9 +85,9 @@ class ShellProbes(NamedTuple):
 
 
 def shell_probes(vertices: torch.Tensor, faces: torch.Tensor, n: int, max_height: float,
-                 generator: torch.Generator) -> ShellProbes:
-    """n points: a face drawn by area, a uniform point on it, a height uniform in [0, max_height]
-    along its normal. vertices (V, 3), faces (F, 3)."""
+                 generator: torch.Generator, min_height: float = 0.0) -> ShellProbes:
+    """n points: a face drawn by area, a uniform point on it, a height uniform in [min_height, max_height]
+    along its normal (negative: below the surface). vertices (V, 3), faces (F, 3)."""
     a, b, c = (vertices[faces[:, k]] for k in range(3))
     normal = torch.linalg.cross(b - a, c - a)
     area = normal.norm(dim=-1)
@@ -91,6 +99,6 @@ def shell_probes(vertices: torch.Tensor, faces: torch.Tensor, n: int, max_height
     v = torch.where(flip, 1 - r[:, 1], r[:, 1])
     bary = torch.stack([1 - u - v, u, v], -1)
     foot = (bary[:, :, None] * vertices[faces[face]]).sum(1)
-    height = r[:, 2] * max_height
+    height = min_height + r[:, 2] * (max_height - min_height)
     points = foot + height[:, None] * normal[face] / area[face, None]
     return ShellProbes(points, height, face, bary)

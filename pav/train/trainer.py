@@ -22,7 +22,8 @@ from ..config import TrainConfig
 from ..data import FrameBatch
 from ..nerf.avatar import Avatar, RayOutput
 from ..nerf.sampling import ray_intervals
-from .losses import alpha_entropy, distortion_loss, far_density, sh_dirichlet_energy, shell_probes
+from .losses import (alpha_entropy, distortion_loss, far_density, inner_transparency, sh_dirichlet_energy,
+                     shell_probes)
 from .occupancy import extent_probes, shell_cells, update_occupancy, vertex_extents
 
 
@@ -250,15 +251,31 @@ class Trainer:
             total = total + cfg.lambda_view_smooth * energy
         if cfg.lambda_far_density:
             total = total + cfg.lambda_far_density * self.far_density_penalty()
+        if cfg.lambda_inner_opacity:
+            total = total + cfg.lambda_inner_opacity * self.inner_opacity_penalty()
         return total
 
     def far_density_penalty(self) -> torch.Tensor:
         """Mean `far_density` on `far_density_probes` random canonical points of the shell, each under the
         expression and appearance of one of 16 random training frames and a random view direction."""
+        probes, sigma = self.probe_density(0.0, self.avatar.config.shell_out)
+        return far_density(sigma, probes.height, self.config.far_density_start, self.avatar.config.shell_out,
+                           self.config.far_density_delta).mean()
+
+    def inner_opacity_penalty(self) -> torch.Tensor:
+        """Mean `inner_transparency` (δ = shell_in) on random canonical points in the layer shell_in below the
+        surface, drawn as for `far_density_penalty`."""
+        shell_in = self.avatar.config.shell_in
+        return inner_transparency(self.probe_density(-shell_in, 0.0)[1], shell_in).mean()
+
+    def probe_density(self, low: float, high: float):
+        """(ShellProbes, σ (N,)): `far_density_probes` random canonical points at heights in [low, high]
+        above the canonical mesh and the field's density there, each under the expression and appearance
+        of one of 16 random training frames and a random view direction."""
         avatar, cfg, data, gen = self.avatar, self.config, self.data, self.generator
         dev = gen.device
-        probes = shell_probes(avatar.canonical_vertices, avatar.head.faces, cfg.far_density_probes,
-                              avatar.config.shell_out, gen)
+        probes = shell_probes(avatar.canonical_vertices, avatar.head.faces, cfg.far_density_probes, high, gen,
+                              min_height=low)
         frames = self.usable[torch.randint(len(self.usable), (16,), generator=gen, device=dev)]
         group = torch.randint(16, (len(probes.height),), generator=gen, device=dev)
         z = None
@@ -268,8 +285,7 @@ class Trainer:
         dirs = torch.nn.functional.normalize(torch.randn(len(group), 3, generator=gen, device=dev), dim=-1)
         sigma = avatar.field(avatar.to_unit_cube(probes.points).clamp(0, 1), dirs, data.expression[frames], group,
                              z).sigma
-        return far_density(sigma, probes.height, cfg.far_density_start, avatar.config.shell_out,
-                           cfg.far_density_delta).mean()
+        return probes, sigma
 
     def update_shared_state(self) -> None:
         """After step k: every `occupancy_every` steps, refresh the occupancy grid and (after the warm-up)
