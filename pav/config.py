@@ -90,6 +90,10 @@ class FieldConfig:
     sh_degree: int = 4
     """spherical-harmonics bands for the view direction (1..4; 4 = 16 functions)."""
 
+    def __post_init__(self):
+        if not 1 <= self.sh_degree <= 4:
+            raise ValueError(f"FieldConfig: sh_degree={self.sh_degree} must be in 1..4 (1: no view dependence)")
+
 
 VARIANTS = ("full", "no-offset", "no-lnf", "insta")
 
@@ -167,6 +171,36 @@ class TrainConfig:
     """seconds between periodic checkpoints."""
     seed: int = 0
     """random seed of sampling and initialisation."""
+    # Regularizers for unseen views (issue 18 §2; pav/train/losses.py, docs/quality.md). Weight 0 = off.
+    lambda_distortion: float = 0.0
+    """weight of the Mip-NeRF 360 distortion loss (distances normalised per ray by its sampled length).
+    Needs the render path to return per-sample weights (docs/quality.md, "hook")."""
+    lambda_alpha_entropy: float = 0.0
+    """weight of the binary entropy of each ray's accumulated opacity."""
+    lambda_far_density: float = 0.0
+    """weight of the density penalty at random canonical points above the mesh (far_density)."""
+    far_density_start: float = 0.015
+    """metres above the surface where the far-density penalty starts; it grows linearly to full weight at
+    the model's shell_out."""
+    far_density_probes: int = 1024
+    """random canonical points per step for each probe term (far density, inner opacity)."""
+    far_density_delta: float = 0.002
+    """metres: the sample length whose opacity 1 − exp(−σδ) is penalised."""
+    lambda_inner_opacity: float = 0.0
+    """weight of the transparency exp(−σ·shell_in) at random canonical points in the layer shell_in under
+    the surface (the tracked skin is opaque, also where the camera hardly looked)."""
+    lambda_view_smooth: float = 0.0
+    """weight of the Dirichlet energy on the sphere of MLP-C's first-layer view-direction weights
+    (Σ_l l(l+1)|W_l|²): penalises colour that changes quickly with the view direction."""
+
+    def __post_init__(self):
+        for name in ("lambda_distortion", "lambda_alpha_entropy", "lambda_far_density", "lambda_inner_opacity",
+                     "lambda_view_smooth", "far_density_start"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"TrainConfig: {name}={getattr(self, name)} must be ≥ 0")
+        if self.far_density_probes < 1 or not self.far_density_delta > 0:
+            raise ValueError(f"TrainConfig: far_density_probes={self.far_density_probes} must be ≥ 1 and "
+                             f"far_density_delta={self.far_density_delta} > 0")
 
 
 def preset(name: str, variant: str = "full") -> tuple[ModelConfig, TrainConfig]:
@@ -178,6 +212,54 @@ def preset(name: str, variant: str = "full") -> tuple[ModelConfig, TrainConfig]:
                             texture_channels=16, samples_per_ray=128)
         return model, TrainConfig(steps=15000, rays_per_step=4096, lr_offset=2.5e-4)
     raise ValueError(f"preset '{name}' is not one of cpu, paper")
+
+
+def apply_overrides(model: ModelConfig, train: TrainConfig, items: list[str]) -> tuple[ModelConfig, TrainConfig]:
+    """`--set` items "model.FIELD=VALUE", "model.field.FIELD=VALUE", "model.hashgrid.FIELD=VALUE" or
+    "train.FIELD=VALUE" → new configs (the inputs are not changed). VALUE is parsed as the field's
+    current type (a None default takes a float; "none" sets None). Unknown names raise ValueError."""
+    configs = {"model": model, "train": train}
+    for item in items:
+        key, sep, text = item.partition("=")
+        path = key.strip().split(".")
+        if not sep or path[0] not in configs or len(path) < 2:
+            raise ValueError(f"--set {item}: expected model.FIELD=VALUE or train.FIELD=VALUE "
+                             "(e.g. train.lambda_distortion=0.01, model.field.sh_degree=2)")
+        chain = [configs[path[0]]]
+        for name in path[1:]:
+            obj = chain[-1]
+            names = [f.name for f in dataclasses.fields(obj)] if dataclasses.is_dataclass(obj) else []
+            if name not in names:
+                raise ValueError(f"--set {item}: '{name}' is not a field of {type(obj).__name__} "
+                                 f"({', '.join(names) or 'not a config'})")
+            chain.append(getattr(obj, name))
+        value = _parse_value(item, chain[-1], text.strip())
+        for obj, name in zip(reversed(chain[:-1]), reversed(path[1:])):
+            value = dataclasses.replace(obj, **{name: value})
+        configs[path[0]] = value
+    return configs["model"], configs["train"]
+
+
+def _parse_value(item: str, current, text: str):
+    if text.lower() == "none":
+        return None
+    try:
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return text.lower() in ("true", "1")
+        if isinstance(current, int):
+            return int(text)
+        if isinstance(current, str):
+            return text
+        if isinstance(current, float) or current is None:
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+    except ValueError:
+        pass
+    raise ValueError(f"--set {item}: '{text}' is not a valid {type(current).__name__} for this field")
 
 
 def to_dict(cfg) -> dict:

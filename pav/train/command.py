@@ -23,7 +23,7 @@ from ..checkpoint import (UnreadableState, check_pair, load_avatar, load_train_s
                           save_checkpoint, train_state_path)
 from ..cliargs import (float_range, head_model_spec, int_range, output_file, positive_float, positive_int,
                        seed)
-from ..config import VARIANTS, preset
+from ..config import VARIANTS, apply_overrides, preset, to_dict
 from ..data import load_split, read_collection
 from ..eval.evaluate import evaluate
 from ..head import load_head_model
@@ -35,7 +35,7 @@ from .trainer import Trainer
 
 TRAIN_DEFAULTS = {"preset": "cpu", "variant": "full", "steps": None, "minutes": None, "appearance": None,
                   "head_model": None, "force": False, "resume_weights": False, "seed": 0, "eval_every_s": 120.0,
-                  "eval_frames": 6, "checkpoint_every_s": None, "device": "auto"}
+                  "eval_frames": 6, "checkpoint_every_s": None, "device": "auto", "set": []}
 """argument defaults, for callers that build an argparse.Namespace themselves (pav reproduce)."""
 
 
@@ -61,6 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-every-s", type=float_range(0.0, 1e7), default=120.0,
                    help="seconds of training between test-PSNR probes (0: never; default 120)")
     p.add_argument("--eval-frames", type=int_range(1, 10000), default=6, help="test frames per probe (default 6)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field of a new run, e.g. train.lambda_distortion=0.01 or "
+                        "model.field.sh_degree=2 (repeatable; fields: pav/config.py, docs/quality.md)")
     add_device_argument(p)
 
 
@@ -130,7 +133,7 @@ def build(args, collection):
                          f"'{collection.manifest.head_model.name}', not '{head.name}': pass the right --head-model")
     names = args.appearance or collection.appearance_names
     data = for_avatar(load_split(collection, "train", appearances=names, progress=True), collection, names)
-    model_cfg, train_cfg = preset(args.preset, args.variant)
+    model_cfg, train_cfg = apply_overrides(*preset(args.preset, args.variant), getattr(args, "set", None) or [])
     train_cfg.seed = args.seed
     if args.steps is not None:
         train_cfg.steps = args.steps
@@ -147,6 +150,7 @@ def build(args, collection):
         avatar.info = {}
     else:
         avatar = load_avatar(args.out, head, device=device)
+        check_model_overrides(args, to_dict(avatar.config), to_dict(model_cfg))
         if avatar.appearance_names != names:
             raise ValueError(f"{args.out} was trained on appearances {avatar.appearance_names}; use --force "
                              "or another --out")
@@ -166,6 +170,20 @@ def build(args, collection):
     return avatar, trainer
 
 
+def check_model_overrides(args, loaded: dict, wanted: dict) -> None:
+    """A resumed run keeps its checkpoint's model: a `--set model.…` that disagrees with it is an error."""
+    for item in getattr(args, "set", None) or []:
+        path = item.partition("=")[0].strip().split(".")
+        if path[0] != "model":
+            continue
+        have, want = loaded, wanted
+        for name in path[1:]:
+            have, want = have[name], want[name]
+        if have != want:
+            raise ValueError(f"--set {item}: {args.out} was trained with {'.'.join(path)}={have}; use --force "
+                             "or another --out")
+
+
 def save(avatar, trainer, args, finished: bool = False) -> None:
     """Write the checkpoint pair; a full disk or an unwritable place becomes a one-line error that says the
     previous pair is intact. `finished`: the run reached its budget (reproduce reuses only finished models)."""
@@ -175,6 +193,8 @@ def save(avatar, trainer, args, finished: bool = False) -> None:
             "history": trainer.history, "finished": finished,
             "view_range": trained_view_range(avatar, trainer.data),
             "budget": {"steps": None if cfg.minutes else cfg.steps, "minutes": cfg.minutes}}
+    if getattr(args, "set", None):
+        info["overrides"] = list(args.set)
     if "initial_weights" in getattr(avatar, "info", {}):
         info["initial_weights"] = avatar.info["initial_weights"]
     try:

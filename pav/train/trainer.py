@@ -20,8 +20,10 @@ import torch
 
 from ..config import TrainConfig
 from ..data import FrameBatch
-from ..nerf.avatar import Avatar
+from ..nerf.avatar import Avatar, RayOutput
 from ..nerf.sampling import ray_intervals
+from .losses import (alpha_entropy, distortion_loss, far_density, inner_transparency, sh_dirichlet_energy,
+                     shell_probes)
 from .occupancy import extent_probes, shell_cells, update_occupancy, vertex_extents
 from .posed_cache import PosedCache
 
@@ -126,6 +128,9 @@ class Trainer:
     def __init__(self, avatar: Avatar, data: FrameBatch, config: TrainConfig, progress=None):
         if data.images is None:
             raise ValueError("training needs frames with images (not the novel split)")
+        if config.lambda_distortion and "weights" not in RayOutput._fields:
+            raise ValueError("train.lambda_distortion needs the render path to return per-sample weights "
+                             "(RayOutput.weights, .t, .dt: the hook in docs/quality.md); set it to 0")
         data = data.to(avatar.device)  # one copy at the edge; every tensor below is created on this device
         self.avatar, self.data, self.config = avatar, data, config
         self.generator = torch.Generator(device=avatar.device).manual_seed(config.seed)
@@ -231,7 +236,59 @@ class Trainer:
         face = data.face_masks.view(len(data.face_masks), HW)[frame_of_ray, pixels] > 0.5
         loss, mse, depth_l1 = training_loss(out.rgb, gt, out.depth, rays.surface_t[frame_of_ray, pixels], face,
                                             cfg.lambda_color, cfg.lambda_depth)
+        loss = loss + self.regularizers(out, rays.far[frame_of_ray, pixels] - rays.near[frame_of_ray, pixels])
         return BatchLoss(loss, mse, depth_l1, out.n_field_samples)
+
+    def regularizers(self, out: RayOutput, length: torch.Tensor):
+        """The weighted sum of the optional terms of pav/train/losses.py that are switched on (0 when none
+        is: then nothing is drawn from the generator and training is as without them). length (R,): the
+        rays' sampled lengths."""
+        cfg, avatar, total = self.config, self.avatar, 0.0
+        if cfg.lambda_distortion:
+            total = total + cfg.lambda_distortion * distortion_loss(out.weights, out.t, out.dt, length).mean()
+        if cfg.lambda_alpha_entropy:
+            total = total + cfg.lambda_alpha_entropy * alpha_entropy(out.alpha).mean()
+        if cfg.lambda_view_smooth:
+            degree = avatar.field.cfg.sh_degree
+            energy = sh_dirichlet_energy(avatar.field.mlp_c.first.weight[:, :degree ** 2], degree)
+            total = total + cfg.lambda_view_smooth * energy
+        if cfg.lambda_far_density:
+            total = total + cfg.lambda_far_density * self.far_density_penalty()
+        if cfg.lambda_inner_opacity:
+            total = total + cfg.lambda_inner_opacity * self.inner_opacity_penalty()
+        return total
+
+    def far_density_penalty(self) -> torch.Tensor:
+        """Mean `far_density` on `far_density_probes` random canonical points of the shell, each under the
+        expression and appearance of one of 16 random training frames and a random view direction."""
+        probes, sigma = self.probe_density(0.0, self.avatar.config.shell_out)
+        return far_density(sigma, probes.height, self.config.far_density_start, self.avatar.config.shell_out,
+                           self.config.far_density_delta).mean()
+
+    def inner_opacity_penalty(self) -> torch.Tensor:
+        """Mean `inner_transparency` (δ = shell_in) on random canonical points in the layer shell_in below the
+        surface, drawn as for `far_density_penalty`."""
+        shell_in = self.avatar.config.shell_in
+        return inner_transparency(self.probe_density(-shell_in, 0.0)[1], shell_in).mean()
+
+    def probe_density(self, low: float, high: float):
+        """(ShellProbes, σ (N,)): `far_density_probes` random canonical points at heights in [low, high]
+        above the canonical mesh and the field's density there, each under the expression and appearance
+        of one of 16 random training frames and a random view direction."""
+        avatar, cfg, data, gen = self.avatar, self.config, self.data, self.generator
+        dev = gen.device
+        probes = shell_probes(avatar.canonical_vertices, avatar.head.faces, cfg.far_density_probes, high, gen,
+                              min_height=low)
+        frames = self.usable[torch.randint(len(self.usable), (16,), generator=gen, device=dev)]
+        group = torch.randint(16, (len(probes.height),), generator=gen, device=dev)
+        z = None
+        if avatar.codes is not None:
+            uv = (probes.bary[:, :, None] * avatar.face_uv[probes.face]).sum(1)
+            z = avatar.codes.lookup(uv, data.appearance[frames][group])
+        dirs = torch.nn.functional.normalize(torch.randn(len(group), 3, generator=gen, device=dev), dim=-1)
+        sigma = avatar.field(avatar.to_unit_cube(probes.points).clamp(0, 1), dirs, data.expression[frames], group,
+                             z).sigma
+        return probes, sigma
 
     def update_shared_state(self) -> None:
         """After step k: every `occupancy_every` steps, refresh the occupancy grid and (after the warm-up)
