@@ -200,7 +200,7 @@ def test_trainer_adds_exactly_the_switched_on_terms(tiny_collection):
         return Trainer(avatar, data, cfg)
 
     weights = dict(lambda_alpha_entropy=0.3, lambda_view_smooth=0.02, lambda_far_density=0.7,
-                   lambda_inner_opacity=0.4)
+                   lambda_inner_opacity=0.4, lambda_distortion=0.05)
     trainer = make(**weights)
     outputs, penalties, inner = [], [], []
     real_render, real_far, real_inner = trainer.render_rays, trainer.far_density_penalty, trainer.inner_opacity_penalty
@@ -218,8 +218,12 @@ def test_trainer_adds_exactly_the_switched_on_terms(tiny_collection):
     entropy = float((-(a * a.log() + (1 - a) * (1 - a).log())).mean())
     l_of_column = [0] + [1] * 3 + [2] * 5 + [3] * 7
     dirichlet = sum(l * (l + 1) * float((W[:, c] ** 2).sum()) for c, l in enumerate(l_of_column))
+    length = out.dt[:, 0].detach().double() * out.dt.shape[1]  # the rays' sampled lengths (equal bins)
+    distortion = float(distortion_twin(out.weights.detach().double(), out.t.detach().double(),
+                                       out.dt.detach().double(), length).mean())
     expected = float(base.loss.detach()) + 0.3 * entropy + 0.02 * dirichlet + 0.7 * float(penalties[0]) \
-        + 0.4 * float(inner[0])
+        + 0.4 * float(inner[0]) + 0.05 * distortion
+    assert distortion > 0
     assert float(batch.loss) == pytest.approx(expected, rel=1e-5)
     assert float(batch.mse) == pytest.approx(float(base.mse), rel=1e-6)  # the same rays as without the terms
     assert 0 < float(penalties[0]) < 1 and 0 < float(inner[0]) < 1 and entropy > 0.01
@@ -256,22 +260,6 @@ def test_trainer_adds_exactly_the_switched_on_terms(tiny_collection):
     trainer.generator.set_state(state)
     assert float(trainer.far_density_penalty()) == pytest.approx(by_hand, rel=1e-5)
     assert float(trainer.inner_opacity_penalty()) == pytest.approx(inner_by_hand, rel=1e-5)
-
-
-def test_distortion_without_the_render_hook_is_a_clear_error(tiny_collection):
-    from pav.data import load_split, read_collection
-    from pav.head import load_head_model
-    from pav.nerf.avatar import Avatar, RayOutput
-    from pav.train.trainer import Trainer
-    from test_avatar import small_config
-
-    if "weights" in RayOutput._fields:
-        pytest.skip("the render path returns per-sample weights: the distortion loss is available")
-    collection = read_collection(tiny_collection)
-    avatar = Avatar(small_config(), load_head_model("default"), torch.tensor(collection.manifest.shape),
-                    collection.appearance_names)
-    with pytest.raises(ValueError, match="lambda_distortion needs the render path"):
-        Trainer(avatar, load_split(collection, "train"), TrainConfig(lambda_distortion=0.01))
 
 
 def test_a_resumed_run_refuses_a_different_model_override():

@@ -43,6 +43,12 @@ class RayOutput(NamedTuple):
     """(R,) expected termination distance along the ray (t, metres)."""
     n_field_samples: int
     """samples that reached the field (after the shell cut and the occupancy grid)."""
+    weights: torch.Tensor | None = None
+    """(R, K) compositing weights w_i (for the distortion loss)."""
+    t: torch.Tensor | None = None
+    """(R, K) sample distances along the rays."""
+    dt: torch.Tensor | None = None
+    """(R, K) sample lengths."""
 
 
 class RenderOutput(NamedTuple):
@@ -191,7 +197,7 @@ class Avatar(nn.Module):
                 rgb = rgb.index_put((keep_index,), out.rgb)
         bg = background.expand(R, 3) if background.ndim == 1 else background
         comp = composite(sigma.view(R, K), rgb.view(R, K, 3), samples.t, samples.dt, bg)
-        return RayOutput(comp.rgb, comp.alpha, comp.depth, len(keep_index))
+        return RayOutput(comp.rgb, comp.alpha, comp.depth, len(keep_index), comp.weights, samples.t, samples.dt)
 
     @torch.no_grad()
     def render(self, camera: Camera, expression: torch.Tensor, pose: torch.Tensor, appearance,
