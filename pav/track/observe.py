@@ -3,7 +3,9 @@
 `observe_video` reads the video (evenly subsampled), finds mediapipe's 468 landmarks in every frame, drops
 frames without a face (with a warning naming them), chooses one stable square crop for the whole video
 (`crop.stable_crop`), crops and resizes frames and landmarks, and segments the crops (foreground and
-the face-oval region). A video without any usable frame is a ValueError naming it.
+the face-oval region), both cut to the crop pixels inside the source frame (`crop.inside_frame`: the
+segmentation finds "person" in the black padding too). A video without any usable frame is a ValueError
+naming it.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .crop import CropBox, crop_video, stable_crop
+from .crop import CropBox, crop_video, inside_frame, stable_crop
 from .landmarks import FaceLandmarker, face_region_mask
 from .video import read_video
 
@@ -26,7 +28,7 @@ class VideoObservations(NamedTuple):
     landmarks: np.ndarray
     """(N, 468, 2) float64 mediapipe landmarks in crop pixels (centres at +0.5)."""
     foreground: np.ndarray
-    """(N, S, S) float32 foreground probability."""
+    """(N, S, S) float32 foreground probability; 0 where the crop leaves the source frame."""
     face_region: np.ndarray
     """(N, S, S) float32 face-oval region × foreground (the depth loss's face mask)."""
     indices: np.ndarray
@@ -60,7 +62,8 @@ def observe_video(path: str | Path, size: int, max_frames: int | None = 120, nam
                           "dropped", RuntimeWarning, stacklevel=2)
         box = stable_crop(points[ok], video.frames.shape[2], video.frames.shape[1])
         cropped = crop_video(video.frames[ok], points[ok], box, size)
-        foreground = np.stack([landmarker.foreground(f) for f in cropped.frames])
+        inside = inside_frame(box, video.frames.shape[2], video.frames.shape[1], size)
+        foreground = np.stack([landmarker.foreground(f) for f in cropped.frames]) * inside
         face = np.stack([face_region_mask(p, fg) for p, fg in zip(cropped.landmarks, foreground)])
     finally:
         if own:
