@@ -144,3 +144,20 @@ def test_faint_samples_skip_colour_within_the_bound(demo, samples):
     assert float((fast - plain).abs().max()) <= 0.5 * K * FAINT_WEIGHT + 1e-6
     assert float((fast - plain).abs().max()) > 0  # the fast path ran (its grey stands in somewhere)
     assert sum(calls) > 0
+
+
+def test_a_rendered_avatar_still_copies_and_pickles(demo):
+    """render() keeps the posed mesh (warp's native BVH) on the avatar; a deep copy (the viewer's export
+    thread takes one) and a pickle leave it behind and render the same picture."""
+    import copy
+    import pickle
+
+    from pav.export import orbit_camera
+
+    e, p = torch.zeros(demo.head.n_expression), torch.zeros(demo.head.n_joints, 3)
+    cam = orbit_camera(demo, 24, yaw=10.0, pitch=0.0)
+    first = demo.render(cam, e, p, 0).rgb
+    assert getattr(demo, "_posed", None) is not None
+    for twin in (copy.deepcopy(demo), pickle.loads(pickle.dumps(demo))):
+        assert getattr(twin, "_posed", None) is None
+        torch.testing.assert_close(twin.render(cam, e, p, 0).rgb, first, atol=0, rtol=0)

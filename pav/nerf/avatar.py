@@ -243,6 +243,12 @@ class Avatar(nn.Module):
             rgb[idx], alpha[idx], depth[idx] = out.rgb, out.alpha, out.depth * cos[idx]
         return RenderOutput(rgb.view(H, W, 3), alpha.view(H, W), depth.view(H, W))
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the prepared posed mesh behind (it holds warp's native BVH)."""
+        state = dict(super().__getstate__())
+        state.pop("_posed", None)
+        return state
+
     def _posed_cached(self, vertices: torch.Tensor) -> PosedMesh:
         """`pose(vertices)`, reused while the posed mesh stays the same (an orbit moves only the camera)."""
         cached = getattr(self, "_posed", None)
