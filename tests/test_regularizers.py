@@ -221,12 +221,12 @@ def test_trainer_adds_exactly_the_switched_on_terms(tiny_collection):
     length = out.dt[:, 0].detach().double() * out.dt.shape[1]  # the rays' sampled lengths (equal bins)
     distortion = float(distortion_twin(out.weights.detach().double(), out.t.detach().double(),
                                        out.dt.detach().double(), length).mean())
-    expected = float(base.loss.detach()) + 0.3 * entropy + 0.02 * dirichlet + 0.7 * float(penalties[0]) \
-        + 0.4 * float(inner[0]) + 0.05 * distortion
+    expected = float(base.loss.detach()) + 0.3 * entropy + 0.02 * dirichlet + 0.7 * float(penalties[0].detach()) \
+        + 0.4 * float(inner[0].detach()) + 0.05 * distortion
     assert distortion > 0
     assert float(batch.loss) == pytest.approx(expected, rel=1e-5)
     assert float(batch.mse) == pytest.approx(float(base.mse), rel=1e-6)  # the same rays as without the terms
-    assert 0 < float(penalties[0]) < 1 and 0 < float(inner[0]) < 1 and entropy > 0.01
+    assert 0 < float(penalties[0].detach()) < 1 and 0 < float(inner[0].detach()) < 1 and entropy > 0.01
 
     # the far-density penalty by hand: the same probes (same generator state), the field at them
     trainer.generator.set_state(gen_state)

@@ -208,7 +208,8 @@ class Avatar(nn.Module):
         an index, or (A,) weights over appearances (blending); background (3,) colour or (H, W, 3) image.
         samples_per_ray overrides the config's (fewer for fast previews). Rays start where the avatar's
         density can begin (`vertex_extent` above each vertex of the posed mesh). `chunk` rays are rendered
-        at a time: larger is faster (fewer tree builds and calls), `cancelled` is checked between chunks.
+        at a time: larger is faster (fewer calls), `cancelled` is checked between chunks. The posed mesh is
+        prepared once and kept while the pose stays the same (`_posed_cached`: an orbit reuses it).
         skip_faint_color: see `render_rays` (False: the plain twin, every sample's colour).
         Returns None if `cancelled()` turns True."""
         dev = self.device
