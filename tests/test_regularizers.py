@@ -225,7 +225,7 @@ def test_trainer_adds_exactly_the_switched_on_terms(tiny_collection):
         + 0.4 * float(inner[0].detach()) + 0.05 * distortion
     assert distortion > 0
     assert float(batch.loss.detach()) == pytest.approx(expected, rel=1e-5)
-    assert float(batch.mse.detach()) == pytest.approx(float(base.mse), rel=1e-6)  # the same rays as without the terms
+    assert float(batch.mse.detach()) == pytest.approx(float(base.mse.detach()), rel=1e-6)  # the same rays as without the terms
     assert 0 < float(penalties[0].detach()) < 1 and 0 < float(inner[0].detach()) < 1 and entropy > 0.01
 
     # the far-density penalty by hand: the same probes (same generator state), the field at them
