@@ -146,9 +146,10 @@ def test_soak_two_minutes_of_random_use(display, tiny_collection, tmp_path):
     worst frames spent their time (phases; on the CPU, waiting for one, blocked), printed on failure.
 
     Opt-in (`PAV_SOAK=1 python -m pytest tests/test_gui.py -k soak`). On the quiet machine (session 4, load
-    1-3) it passed: worst frame 100.6 ms, 0 over 200 ms, 39.4 frames/s while dragging, RSS 1197.3 → 1197.3 MB.
-    At load average 8-12 it failed (worst frame 324-423 ms, 14-26 drag fps: the UI threads wait for a CPU).
-    One quiet pass is not yet enough to gate every CI run (README, "Soak test")."""
+    1-3) it passed twice: worst frame 100.6 / 79.5 ms, 0 over 200 ms, 39.4 / 39.7 frames/s while dragging, RSS
+    flat (1197.3 → 1197.3, 1186.4 → 1186.2 MB). At load average 8-12 it failed (worst frame 324-423 ms, 14-26
+    drag fps: the UI threads wait for a CPU). The drag-fps margin (~30 %) is the size of this machine's noise,
+    so it does not gate every CI run yet (README, "Soak test")."""
     if not os.environ.get("PAV_SOAK"):
         pytest.skip("the soak test runs with PAV_SOAK=1 (not yet shown to pass with margin; see its docstring)")
     if shutil.which("xdotool") is None or shutil.which("import") is None:
