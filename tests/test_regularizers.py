@@ -178,6 +178,20 @@ def test_set_overrides_fields_and_names_bad_ones():
             apply_overrides(model, train, [bad])
 
 
+def density_at(trainer, probes):
+    """σ (float64) at shell probes, redrawn by hand: 16 frames, a frame per probe, random view directions, in
+    the order the trainer draws them from its generator."""
+    avatar = trainer.avatar
+    frames = trainer.usable[torch.randint(len(trainer.usable), (16,), generator=trainer.generator)]
+    group = torch.randint(16, (len(probes.points),), generator=trainer.generator)
+    uv = (probes.bary[:, :, None] * avatar.face_uv[probes.face]).sum(1)
+    z = avatar.codes.lookup(uv, trainer.data.appearance[frames][group])
+    dirs = torch.nn.functional.normalize(torch.randn(len(probes.points), 3, generator=trainer.generator), dim=-1)
+    with torch.no_grad():
+        return avatar.field(avatar.to_unit_cube(probes.points).clamp(0, 1), dirs, trainer.data.expression[frames],
+                            group, z).sigma.double()
+
+
 def test_trainer_adds_exactly_the_switched_on_terms(tiny_collection):
     """One Trainer step with the entropy, view-smoothness and far-density terms on: the loss equals the colour
     and depth terms plus each weight times its term recomputed here in float64 from the same rays, weights
@@ -234,28 +248,14 @@ def test_trainer_adds_exactly_the_switched_on_terms(tiny_collection):
     state = trainer.generator.get_state()
     avatar, cfg = trainer.avatar, trainer.config
     probes = shell_probes(avatar.canonical_vertices, avatar.head.faces, 256, avatar.config.shell_out, trainer.generator)
-    frames = trainer.usable[torch.randint(len(trainer.usable), (16,), generator=trainer.generator)]
-    group = torch.randint(16, (256,), generator=trainer.generator)
-    uv = (probes.bary[:, :, None] * avatar.face_uv[probes.face]).sum(1)
-    z = avatar.codes.lookup(uv, trainer.data.appearance[frames][group])
-    dirs = torch.nn.functional.normalize(torch.randn(256, 3, generator=trainer.generator), dim=-1)
-    with torch.no_grad():
-        sigma = avatar.field(avatar.to_unit_cube(probes.points).clamp(0, 1), dirs, trainer.data.expression[frames],
-                             group, z).sigma.double()
+    sigma = density_at(trainer, probes)
     ramp = ((probes.height.double() - 0.015) / (avatar.config.shell_out - 0.015)).clamp(0, 1)
     by_hand = float((ramp * (1 - torch.exp(-sigma * 0.002))).mean())
     # the inner-opacity penalty: the next draws, points in the layer shell_in below the surface
     shell_in = avatar.config.shell_in
     probes = shell_probes(avatar.canonical_vertices, avatar.head.faces, 256, 0.0, trainer.generator,
                           min_height=-shell_in)
-    frames = trainer.usable[torch.randint(len(trainer.usable), (16,), generator=trainer.generator)]
-    group = torch.randint(16, (256,), generator=trainer.generator)
-    uv = (probes.bary[:, :, None] * avatar.face_uv[probes.face]).sum(1)
-    z = avatar.codes.lookup(uv, trainer.data.appearance[frames][group])
-    dirs = torch.nn.functional.normalize(torch.randn(256, 3, generator=trainer.generator), dim=-1)
-    with torch.no_grad():
-        sigma = avatar.field(avatar.to_unit_cube(probes.points).clamp(0, 1), dirs, trainer.data.expression[frames],
-                             group, z).sigma.double()
+    sigma = density_at(trainer, probes)
     inner_by_hand = float(torch.exp(-sigma * shell_in).mean())
     trainer.generator.set_state(state)
     assert float(trainer.far_density_penalty().detach()) == pytest.approx(by_hand, rel=1e-5)

@@ -240,3 +240,18 @@ def test_scheduler_finishes_interactive_previews_so_dragging_cannot_starve_the_v
     assert fake.cancelled == 0 and fake.calls[0] == (16, 1.0) and fake.calls[-1] == (16, 3.0)
     assert sched.latest().version == s.version
     sched.close()
+
+
+def test_scene_provenance_names_the_appearance_shown():
+    """A screenshot records the avatar file and the shown appearance's name ('' for a blend or a bad index)."""
+    import numpy as np
+
+    from pav.provenance import Provenance
+    from viewer.scenes import Scene
+
+    scene = Scene("t", [], [], ["beard", "short hair"], np.zeros((0, 3)), None, None, np.zeros(3), 1.0,
+                  checkpoint_sha256="ab12")
+    assert scene.provenance(1) == Provenance("ab12", "short hair")
+    assert scene.provenance(0) == Provenance("ab12", "beard")
+    assert scene.provenance(2) == Provenance("ab12", "") and scene.provenance(-1) == Provenance("ab12", "")
+    assert scene.provenance(np.array([0.5, 0.5])) == Provenance("ab12", "")

@@ -27,7 +27,6 @@ from OpenGL import GL
 
 from pav.camera import opengl_view_projection
 from pav.io import write_json, write_png
-from pav.provenance import Provenance
 
 from .display import ImageDisplay, MeshOverlay, fit_viewport, read_framebuffer
 from .drive_dialog import DriveDialog
@@ -358,10 +357,7 @@ class App:
         """The whole window as uint8 (H, W, 3), written to `path` (called after drawing, before the swap;
         set `screenshot_path` to take one from outside the frame)."""
         image = read_framebuffer(*glfw.get_framebuffer_size(self.window))
-        names = self.scene.appearance_names
-        appearance = names[self.state.appearance] if isinstance(self.state.appearance, int) and \
-            0 <= self.state.appearance < len(names) else ""
-        write_png(path, image, provenance=Provenance(self.scene.checkpoint_sha256, appearance))
+        write_png(path, image, provenance=self.scene.provenance(self.state.appearance))
         return image
 
     def run(self, max_frames: int | None = None) -> None:

@@ -13,6 +13,7 @@ import torch
 
 from pav.head import HeadModel
 from pav.head.preview import shade
+from pav.provenance import Provenance
 
 from .scheduler import RenderFn
 from .state import RenderRequest
@@ -45,6 +46,12 @@ class Scene:
     """yaw/pitch range of the training cameras relative to the head (pav.view_range); None: unknown."""
     checkpoint_sha256: str = ""
     """the avatar file's SHA-256, named in the provenance of screenshots (pav.provenance)."""
+
+    def provenance(self, appearance) -> Provenance:
+        """What a screenshot of this scene records: the avatar file and the appearance's name (an index;
+        '' for a blend or an index out of range)."""
+        ok = isinstance(appearance, int) and 0 <= appearance < len(self.appearance_names)
+        return Provenance(self.checkpoint_sha256, self.appearance_names[appearance] if ok else "")
 
 
 def head_model_scene(model: HeadModel) -> Scene:

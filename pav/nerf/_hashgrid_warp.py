@@ -31,27 +31,27 @@ def _corner_row(cx: int, cy: int, cz: int, rows: int, res: int, hashed: int) -> 
     return (cx + cy * res + cz * res * res) % rows
 
 
+@wp.func
+def _corner(p: wp.vec3, s: float, c: int, rows: int, res: int, hashed: int):
+    """Corner c (= 4z + 2y + x) of the level's cell around p (scale s): its trilinear weight and its row."""
+    q = p * s + wp.vec3(0.5, 0.5, 0.5)
+    f = wp.vec3(wp.floor(q[0]), wp.floor(q[1]), wp.floor(q[2]))
+    t = q - f
+    bx, by, bz = c & 1, (c >> 1) & 1, (c >> 2) & 1
+    w = wp.where(bx == 1, t[0], 1.0 - t[0]) * wp.where(by == 1, t[1], 1.0 - t[1]) * wp.where(bz == 1, t[2], 1.0 - t[2])
+    return w, _corner_row(int(f[0]) + bx, int(f[1]) + by, int(f[2]) + bz, rows, res, hashed)
+
+
 @wp.kernel
 def _forward(x: wp.array(dtype=wp.vec3), table: wp.array(dtype=wp.vec2), offsets: wp.array(dtype=int),
              rows: wp.array(dtype=int), res: wp.array(dtype=int), hashed: wp.array(dtype=int),
              scales: wp.array(dtype=float), level: int, out: wp.array2d(dtype=wp.vec2)):
     i = wp.tid()
-    p = x[i]
-    if True:
-        s = scales[level]
-        px = p[0] * s + 0.5
-        py = p[1] * s + 0.5
-        pz = p[2] * s + 0.5
-        fx, fy, fz = wp.floor(px), wp.floor(py), wp.floor(pz)
-        tx, ty, tz = px - fx, py - fy, pz - fz
-        ix, iy, iz = int(fx), int(fy), int(fz)
-        acc = wp.vec2(0.0, 0.0)
-        for c in range(8):
-            bx, by, bz = c & 1, (c >> 1) & 1, (c >> 2) & 1
-            w = wp.where(bx == 1, tx, 1.0 - tx) * wp.where(by == 1, ty, 1.0 - ty) * wp.where(bz == 1, tz, 1.0 - tz)
-            row = _corner_row(ix + bx, iy + by, iz + bz, rows[level], res[level], hashed[level])
-            acc = acc + w * table[offsets[level] + row]
-        out[i, level] = acc
+    acc = wp.vec2(0.0, 0.0)
+    for c in range(8):
+        w, row = _corner(x[i], scales[level], c, rows[level], res[level], hashed[level])
+        acc = acc + w * table[offsets[level] + row]
+    out[i, level] = acc
 
 
 @wp.kernel
@@ -59,22 +59,11 @@ def _backward(x: wp.array(dtype=wp.vec3), grad_out: wp.array2d(dtype=wp.vec2), o
               rows: wp.array(dtype=int), res: wp.array(dtype=int), hashed: wp.array(dtype=int),
               scales: wp.array(dtype=float), level: int, grad_table: wp.array(dtype=wp.vec2)):
     i = wp.tid()
-    p = x[i]
-    if True:
-        s = scales[level]
-        px = p[0] * s + 0.5
-        py = p[1] * s + 0.5
-        pz = p[2] * s + 0.5
-        fx, fy, fz = wp.floor(px), wp.floor(py), wp.floor(pz)
-        tx, ty, tz = px - fx, py - fy, pz - fz
-        ix, iy, iz = int(fx), int(fy), int(fz)
-        g = grad_out[i, level]
-        for c in range(8):
-            bx, by, bz = c & 1, (c >> 1) & 1, (c >> 2) & 1
-            w = wp.where(bx == 1, tx, 1.0 - tx) * wp.where(by == 1, ty, 1.0 - ty) * wp.where(bz == 1, tz, 1.0 - tz)
-            row = _corner_row(ix + bx, iy + by, iz + bz, rows[level], res[level], hashed[level])
-            j = offsets[level] + row
-            grad_table[j] = grad_table[j] + w * g
+    g = grad_out[i, level]
+    for c in range(8):
+        w, row = _corner(x[i], scales[level], c, rows[level], res[level], hashed[level])
+        j = offsets[level] + row
+        grad_table[j] = grad_table[j] + w * g
 
 
 _LEVEL_ARRAYS: dict = {}
