@@ -83,3 +83,29 @@ def tiny_collection(tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "tiny"
     generate(SynthConfig(appearances=2, frames=10, size=32, supersample=1, texture_size=128, seed=3), out)
     return out
+
+
+@pytest.fixture(scope="module")
+def display():
+    """An X display for the window tests: $DISPLAY, else a fresh Xvfb (skipped when there is none)."""
+    import os
+    import shutil
+    import subprocess
+    import time
+    from pathlib import Path
+
+    if os.environ.get("DISPLAY"):
+        yield os.environ["DISPLAY"]
+        return
+    if shutil.which("Xvfb") is None:
+        pytest.skip("no DISPLAY and no Xvfb (apt-get install xvfb)")
+    number = next(n for n in range(57, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
+    proc = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1024x768x24"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    for _ in range(50):
+        if Path(f"/tmp/.X11-unix/X{number}").exists():
+            break
+        time.sleep(0.1)
+    yield f":{number}"
+    proc.terminate()
+    proc.wait(5)

@@ -17,27 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def display():
-    if os.environ.get("DISPLAY"):
-        yield os.environ["DISPLAY"]
-        return
-    if shutil.which("Xvfb") is None:
-        pytest.skip("no DISPLAY and no Xvfb (apt-get install xvfb)")
-    for number in range(57, 90):
-        if not Path(f"/tmp/.X11-unix/X{number}").exists():
-            break
-    proc = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1024x768x24"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    for _ in range(50):
-        if Path(f"/tmp/.X11-unix/X{number}").exists():
-            break
-        time.sleep(0.1)
-    yield f":{number}"
-    proc.terminate()
-    proc.wait(5)
-
-
-@pytest.fixture(scope="module")
 def small_avatar(tmp_path_factory):
     """The built-in head with a small random field that is clearly visible and clearly different per
     appearance (no training needed to test the window)."""

@@ -127,25 +127,6 @@ def test_drive_dialog_starts_one_job_against_the_avatar(tmp_path):
     assert len(started) == 1 and dialog.visible
 
 
-@pytest.fixture(scope="module")
-def display():
-    if os.environ.get("DISPLAY"):
-        yield os.environ["DISPLAY"]
-        return
-    if shutil.which("Xvfb") is None:
-        pytest.skip("no DISPLAY and no Xvfb (apt-get install xvfb)")
-    number = next(n for n in range(91, 130) if not Path(f"/tmp/.X11-unix/X{n}").exists())
-    proc = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1024x768x24"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    for _ in range(50):
-        if Path(f"/tmp/.X11-unix/X{number}").exists():
-            break
-        time.sleep(0.1)
-    yield f":{number}"
-    proc.terminate()
-    proc.wait(5)
-
-
 @pytest.mark.gui
 @pytest.mark.slow
 def test_clicking_through_the_dialog_in_a_real_window_plays_the_tracked_video(display, tmp_path):
