@@ -192,6 +192,9 @@ class TrainConfig:
     lambda_view_smooth: float = 0.0
     """weight of the Dirichlet energy on the sphere of MLP-C's first-layer view-direction weights
     (Σ_l l(l+1)|W_l|²): penalises colour that changes quickly with the view direction."""
+    random_background: bool = False
+    """recomposite every training ray over a random background colour (pav/train/background.py): the
+    avatar cannot use translucency against the collection's fixed background. Needs the person masks."""
 
     def __post_init__(self):
         for name in ("lambda_distortion", "lambda_alpha_entropy", "lambda_far_density", "lambda_inner_opacity",

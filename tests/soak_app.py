@@ -5,7 +5,7 @@ keyframe add/delete/play, window resizes, an export started and cancelled, and t
 Usage (needs DISPLAY, xdotool and ImageMagick's `import`):
     python tests/soak_app.py DATA OUT_DIR [--seconds 130] [--seed 0]
 Writes OUT_DIR/soak.json (alive at the end, exit code, frame timer, RSS before/after, head check, actions
-done), OUT_DIR/app.log, screenshots under OUT_DIR/shots/ and the app's own under OUT_DIR/pav/.
+done, the stacks of all threads in frames over 200 ms), OUT_DIR/app.log, screenshots under OUT_DIR/shots/ and the app's own under OUT_DIR/pav/.
 Widget positions come from the app's stats file (the panel records where it drew a few named widgets;
 the app writes the file on SIGUSR1).
 """
@@ -40,8 +40,9 @@ class Soak:
     def __init__(self, data: Path, out: Path, seed: int):
         self.out, self.rng = out, random.Random(seed)
         self.stats = out / "stats.json"
-        env = dict(os.environ, PAV_FRAME_STATS=str(self.stats), PAV_OUTPUT_DIR=str(out / "pav"),
-                   OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        self.stalls = out / "stalls.txt"
+        env = dict(os.environ, PAV_FRAME_STATS=str(self.stats), PAV_STALL_TRACE=str(self.stalls),
+                   PAV_OUTPUT_DIR=str(out / "pav"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         self.log = open(out / "app.log", "w")
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--train", str(data), "--checkpoint",
                                       str(out / "tiny.pav"), "--size", *map(str, SIZE)], cwd=out, env=env,
@@ -246,6 +247,8 @@ def main() -> int:
         result["frame_stats"] = json.loads(soak.stats.read_text())
     except (OSError, ValueError):
         result["frame_stats"] = None
+    stalls = soak.stalls.read_text() if soak.stalls.exists() else ""
+    result["stalls"] = stalls.split("Timeout (")[1:]  # every thread's stack 200 ms into each frame over that
     (args.out / "soak.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "final_state"}, indent=1))
     stats = result["frame_stats"] or {}

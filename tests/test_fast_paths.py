@@ -5,6 +5,10 @@
   a nearest one by float64 brute force, its barycentrics and signed distance are those of
   `closest_on_faces` on that triangle, and it answers "outside" (−1) only where brute force finds no
   surface point within the radius.
+- `rasterize`'s compiled warp z-buffer (`_warp_raster.visible_warp`) against the torch z-buffer
+  (`raster._visible`), both bit for bit: the same covered pixels and the same face at each, for the
+  built-in head (bare and inflated, as `ray_intervals` draws it) from several orbits and sizes, and for a
+  soup of overlapping triangles with exact depth ties; in one band and in several.
 - `ConditionedMLP.forward` (fused addmm + in-place ReLU, broadcast group bias) against `reference_forward`,
   values and gradients, for one group, several groups and per-row conditions.
 """
@@ -15,6 +19,7 @@ import torch
 
 from pav.camera import Camera, orbit
 from pav.geometry import closest_on_faces
+from pav.geometry import raster
 from pav.geometry.closest import _sq_dist_to_faces
 from pav.geometry.posed import closest_in_shell_reference, pose_mesh
 from pav.head import load_head_model
@@ -161,3 +166,53 @@ def test_a_rendered_avatar_still_copies_and_pickles(demo):
     for twin in (copy.deepcopy(demo), pickle.loads(pickle.dumps(demo))):
         assert getattr(twin, "_posed", None) is None
         torch.testing.assert_close(twin.render(cam, e, p, 0).rgb, first, atol=0, rtol=0)
+
+
+def _z_buffer_inputs(vertices, faces, cam):
+    """What `rasterize` hands its z-buffer: the projected visible triangles, their ids and signed areas."""
+    tri = raster.project(vertices.double(), cam)[faces.long()]
+    area = raster._edges(tri, tri[:, 0, 0], tri[:, 0, 1])[:, 0]
+    fid = ((tri[..., 2] > 1e-6).all(1) & (area != 0)).nonzero()[:, 0]
+    return tri[fid], fid, area[fid], cam.width, cam.height
+
+
+@pytest.mark.parametrize("yaw, size", [(0.0, 64), (35.0, 96), (90.0, 128), (-150.0, 80)])
+@pytest.mark.parametrize("inflate", [0.0, 0.03])
+def test_warp_z_buffer_equals_the_torch_z_buffer(head, yaw, size, inflate):
+    from pav.geometry._warp_raster import visible_warp
+    from pav.geometry.normals import vertex_normals
+
+    vertices = head(expression=torch.zeros(1, head.n_expression), pose=torch.zeros(1, head.n_joints, 3)).vertices[0]
+    vertices = vertices + inflate * vertex_normals(vertices, head.faces)
+    cam = Camera.from_fov(orbit(vertices.mean(0).tolist(), 0.5, yaw, 10.0).float(), 25, size, size + 8)
+    args = _z_buffer_inputs(vertices, head.faces, cam)
+    hit, win = raster._visible(*args, chunk_pairs=1 << 20)
+    assert len(hit) > 0.2 * size * size
+    for threads in (1, 3):
+        got_hit, got_win = visible_warp(*args, threads=threads)
+        assert torch.equal(got_hit, hit) and torch.equal(got_win, win)
+
+
+def test_warp_z_buffer_breaks_exact_ties_like_the_torch_z_buffer():
+    from pav.geometry._warp_raster import visible_warp
+
+    g = torch.Generator().manual_seed(5)
+    v = torch.randn(60, 3, generator=g, dtype=torch.float64) * torch.tensor([0.3, 0.3, 0.1], dtype=torch.float64)
+    v[:, 2] += 1.0
+    f = torch.randint(0, 60, (80, 3), generator=g)
+    f = torch.cat([f, f[:20]])  # 20 triangles twice: exact depth ties, the lower face id must win
+    cam = Camera(torch.eye(4), 40.0, 40.0, 23.7, 19.2, 48, 40)
+    args = _z_buffer_inputs(v, f, cam)
+    hit, win = raster._visible(*args, chunk_pairs=1 << 20)
+    got_hit, got_win = visible_warp(*args, threads=2)
+    assert torch.equal(got_hit, hit) and torch.equal(got_win, win)
+    assert bool((win < 80).all())  # no duplicate (id ≥ 80) ever beats its original
+    assert len(hit) > 500
+    # pixel centres exactly ON each of the three edges (rows, columns and the diagonal i + j = 8) are covered
+    # (both windings): the inclusive edge test, pixel for pixel
+    v = torch.tensor([[0.5, 0.5, 1.0], [8.5, 0.5, 1.0], [0.5, 8.5, 1.0]], dtype=torch.float64)
+    cam = Camera(torch.eye(4), 1.0, 1.0, 0.0, 0.0, 12, 12)
+    for f in (torch.tensor([[0, 1, 2]]), torch.tensor([[0, 2, 1]])):
+        got_hit, got_win = visible_warp(*_z_buffer_inputs(v, f, cam), threads=1)
+        i, j = got_hit // 12, got_hit % 12
+        assert len(got_hit) == 45 and bool((i + j <= 8).all())  # the 9·10/2 centres with i + j ≤ 8

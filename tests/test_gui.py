@@ -146,7 +146,7 @@ def test_soak_two_minutes_of_random_use(display, tiny_collection, tmp_path):
     assert "Traceback" not in log
     assert all(r["actions"].get(k, 0) > 0 for k in ("orbit", "pan", "wheel", "slider", "appearance", "key",
                                                       "resize", "export", "cancel_export", "training", "play"))
-    assert stats["worst_after_startup_ms"] <= 200, stats
+    assert stats["worst_after_startup_ms"] <= 200, (stats, r["stalls"][:3])
     assert r["rss_end_mb"] - r["rss_start_mb"] < 100, (r["rss_samples_mb"], r["memory_samples"])
     assert r["final_state"]["memory"]["malloc_arenas"] in (None, 1)  # main.py capped them before any thread
     assert stats["drag_frames"] > 100 and stats["drag_fps"] >= 30, stats  # UI frames/s while orbiting/panning

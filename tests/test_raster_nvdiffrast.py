@@ -145,13 +145,22 @@ def _fake_gpu(monkeypatch):
 
 
 def test_raster_choice_and_reasons(monkeypatch):
+    assert backends.raster_backend("cpu").name == "warp"  # the compiled z-buffer (warp-lang is a requirement)
+    assert backends.raster_backend("cpu").reason.endswith(": compiled CPU z-buffer")
+    assert backends.raster_backend("cpu", "torch") == ("torch", "pure torch (requested)")
+    with pytest.raises(RuntimeError, match=r"^PAV_RASTER=warp cannot be honoured: the warp z-buffer runs on the CPU"):
+        backends.raster_backend("cuda", "warp")
+    monkeypatch.setattr(backends, "nearest_probe", lambda name: backends.Probe(False, "warp does not import (test)"))
     assert backends.raster_backend("cpu").name == "torch"
     assert "nvdiffrast rasterizes CUDA tensors only, these are on cpu" in backends.raster_backend("cpu").reason
+    with pytest.raises(RuntimeError, match=r"^PAV_RASTER=warp cannot be honoured: warp does not import \(test\)"):
+        backends.raster_backend("cpu", "warp")
+    monkeypatch.undo()
     assert backends.raster_backend("cuda", "torch") == ("torch", "pure torch (requested)")
     with pytest.raises(RuntimeError, match=r"^backend 'nvdiffrast' cannot be honoured: nvdiffrast rasterizes CUDA"):
         backends.raster_backend("cpu", "nvdiffrast")
     monkeypatch.setenv(backends.RASTER_ENV_VAR, "vulkan")
-    with pytest.raises(ValueError, match=r"\$PAV_RASTER='vulkan': expected one of auto, torch, nvdiffrast"):
+    with pytest.raises(ValueError, match=r"\$PAV_RASTER='vulkan': expected one of auto, torch, warp, nvdiffrast"):
         backends.raster_backend("cpu")
 
     monkeypatch.delenv(backends.RASTER_ENV_VAR)
@@ -173,7 +182,7 @@ def test_raster_choice_and_reasons(monkeypatch):
     monkeypatch.setitem(sys.modules, "nvdiffrast.torch", package.torch)
     assert backends.nvdiffrast() == (True, "nvdiffrast 0.3.4 on CUDA 12.4, Fake GPU")
     assert backends.raster_backend("cuda:1") == ("nvdiffrast", "nvdiffrast 0.3.4 on CUDA 12.4, Fake GPU")
-    assert backends.raster_backend("cpu").name == "torch"  # CPU tensors never take it
+    assert backends.raster_backend("cpu").name == "warp"  # CPU tensors never take it
 
 
 def test_a_cpu_machine_never_imports_nvdiffrast(monkeypatch):

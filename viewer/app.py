@@ -5,7 +5,8 @@ Main loop: poll → panel + timeline + keys → orbit input → scheduler.submit
 frame → draw image (+ mesh overlay) → imgui → swap. Rendering runs in the scheduler's worker thread, so
 the UI loop never waits for it. `on_frame(app)` is a hook called once per UI frame (tests drive the app
 with it). The UI frame timer (`timer`, viewer/frametimer.py) and the memory figures are written as JSON
-on exit, and on SIGUSR1, to $PAV_FRAME_STATS when that is set (the soak test reads it).
+on exit, and on SIGUSR1, to $PAV_FRAME_STATS when that is set (the soak test reads it); with
+$PAV_STALL_TRACE set, every thread's stack at 200 ms into a longer frame is appended to that file.
 """
 from __future__ import annotations
 
@@ -86,6 +87,8 @@ class App:
         self.timer = FrameTimer()
         """UI frame timer: per-phase times of the worst frames, GC pauses, fps while dragging."""
         self.timer.watch_gc()
+        if os.environ.get("PAV_STALL_TRACE"):  # stacks of every thread of a frame over 200 ms (the soak test)
+            self.timer.stall_file = open(os.environ["PAV_STALL_TRACE"], "a")
         self._dump_stats = False
         self._terminate = False
         if threading.current_thread() is threading.main_thread():

@@ -5,9 +5,14 @@ Each frame is split into named phases (`mark(name)` ends the phase that started 
 so a slow frame names its slow phase. Python's cyclic garbage collector is timed through `gc.callbacks`
 (its pauses land in whichever phase allocated last). The few worst frames after start-up are kept with
 their breakdown. The soak test (tests/soak_app.py) reads `stats()` as JSON.
+
+With a `stall_file`, every frame also arms `faulthandler.dump_traceback_later`: a frame still running
+after `stall_after_s` writes "Timeout (…)!" and the Python stack of every thread to that file, from faulthandler's own C
+thread (it needs no GIL, so it also names a thread that holds the GIL); the frame's end disarms it.
 """
 from __future__ import annotations
 
+import faulthandler
 import gc
 import heapq
 import time
@@ -61,6 +66,9 @@ class FrameTimer:
     runnable_s: float = 0.0
     """UI thread time ready to run but without a CPU (the machine is busy)."""
     _gc_start: float | None = None
+    stall_file: object = None
+    """an open file: stacks of all threads of a frame that runs past `stall_after_s` (None: off)."""
+    stall_after_s: float = 0.2
 
     def __post_init__(self):
         self._started = self.clock()
@@ -90,6 +98,8 @@ class FrameTimer:
         self._frame_start = self._last_mark = self.clock()
         self._sched_start = self.sched()
         self._phases = {}
+        if self.stall_file is not None:
+            faulthandler.dump_traceback_later(self.stall_after_s, file=self.stall_file)
 
     def mark(self, phase: str) -> None:
         """End `phase` (it ran since the previous mark or `begin`)."""
@@ -99,6 +109,8 @@ class FrameTimer:
 
     def end(self, dragging: bool = False) -> float:
         """Close the frame; returns its duration in seconds."""
+        if self.stall_file is not None:
+            faulthandler.cancel_dump_traceback_later()
         now = self.clock()
         dt = now - self._frame_start
         cpu, runnable = (b - a for a, b in zip(self._sched_start, self.sched()))

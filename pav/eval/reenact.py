@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="frames taken from the video, evenly (default 150)")
     p.add_argument("--head-model", type=head_model_spec, default="default",
                    help="head model for tracking and training")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a training config field, passed to `pav train --set` (repeatable), e.g. "
+                        "train.random_background=true")
     add_signing_arguments(p)
 
 
@@ -125,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
                 str(args.size), "--test-fraction", "0", "--max-frames", str(args.max_frames), "--head-model",
                 args.head_model]),
         (ckpt, ["train", str(data), "--out", str(ckpt), "--appearance", "train", "--minutes", str(args.minutes),
-                "--head-model", args.head_model]))
+                "--head-model", args.head_model, *[a for item in args.set for a in ("--set", item)]]))
     for target, argv in steps:
         if target.exists():
             print(f"reusing {target} (delete it to redo this stage)")
@@ -142,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
     result |= {"video": str(args.video), "train_fraction": args.train_fraction, "minutes": args.minutes,
                "steps": avatar.info.get("steps"), "size": args.size,
                "command": f"python -m pav reenact-eval {args.video} --out {out} --train-fraction "
-                          f"{args.train_fraction} --minutes {args.minutes} --size {args.size}"}
+                          f"{args.train_fraction} --minutes {args.minutes} --size {args.size}"
+                          + "".join(f" --set {item}" for item in args.set)}
     write_json(out / "results.json", result)
     print(json.dumps(result, indent=1))
     return 0

@@ -17,8 +17,9 @@ winners' perspective-correct barycentrics and depth are recomputed exactly.
 (visibility held fixed, as nvdiffrast does), and `interpolate` uses them, so interpolated attributes are
 differentiable w.r.t. vertex positions as well as attributes. `raster_ref.py` is the plain twin.
 
-On CUDA, nvdiffrast may decide the visibility instead of the z-buffer (`pav.backends.raster_backend`,
-`_nvdiffrast.py`); the barycentrics and depths are recomputed the same way on both paths.
+On CUDA, nvdiffrast may decide the visibility instead of the z-buffer, and on the CPU warp-lang's compiled
+twin of `_visible` (`pav.backends.raster_backend`, `_nvdiffrast.py`, `_warp_raster.py`); the barycentrics
+and depths are recomputed the same way on every path.
 """
 from __future__ import annotations
 
@@ -118,6 +119,10 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, width
         seen = _nvdiffrast.visible_faces(projected, faces[fid], W, H).reshape(-1)
         hit = (seen >= 0).nonzero()[:, 0]
         win = fid[seen[hit]]
+    elif choice == "warp":
+        from ._warp_raster import visible_warp
+
+        hit, win = visible_warp(tri[fid], fid, area[fid], W, H, threads=torch.get_num_threads())
     else:
         hit, win = _visible(tri[fid], fid, area[fid], W, H, chunk_pairs)
     bary, depth = _perspective_bary(tri[win], (hit % W).double() + 0.5, (hit // W).double() + 0.5)

@@ -22,6 +22,7 @@ from ..config import TrainConfig
 from ..data import FrameBatch
 from ..nerf.avatar import Avatar, RayOutput
 from ..nerf.sampling import ray_intervals
+from .background import random_colors, recomposite
 from .losses import (alpha_entropy, distortion_loss, far_density, inner_transparency, sh_dirichlet_energy,
                      shell_probes)
 from .occupancy import extent_probes, shell_cells, update_occupancy, vertex_extents
@@ -129,6 +130,9 @@ class Trainer:
     def __init__(self, avatar: Avatar, data: FrameBatch, config: TrainConfig, progress=None):
         if data.images is None:
             raise ValueError("training needs frames with images (not the novel split)")
+        if config.random_background and data.masks is None:
+            raise ValueError("train.random_background needs the collection's person masks (masks/ folders); "
+                             "turn it off or add the masks")
         data = data.to(avatar.device)  # one copy at the edge; every tensor below is created on this device
         self.avatar, self.data, self.config = avatar, data, config
         self.generator = torch.Generator(device=avatar.device).manual_seed(config.seed)
@@ -226,6 +230,10 @@ class Trainer:
             background = data.backgrounds.view(len(data.backgrounds), HW, 3)[data.appearance[frame_of_ray], pixels]
         else:
             background = torch.ones(len(pixels), 3, device=gt.device)
+        if cfg.random_background:
+            new_background = random_colors(len(pixels), self.generator)
+            mask = data.masks.view(len(data.masks), HW)[frame_of_ray, pixels]
+            gt, background = recomposite(gt, background, mask, new_background), new_background
         out = self.render_rays(origins, dirs, rays.near[frame_of_ray, pixels], rays.far[frame_of_ray, pixels],
                                group, rays.vertices[frames], data.expression[frames], data.appearance[frames],
                                background, jitter=True, generator=self.generator,
