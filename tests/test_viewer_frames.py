@@ -85,6 +85,38 @@ def test_frame_timer_times_garbage_collections():
     assert timer._on_gc not in gc.callbacks
 
 
+def test_a_frame_over_the_stall_limit_writes_every_threads_stack(tmp_path):
+    """With a stall file, a frame still running after `stall_after_s` gets the Python stack of every thread
+    (here: the UI frame asleep in this test, and a second thread holding the GIL in a busy loop); a short
+    frame writes nothing."""
+    stop = threading.Event()
+
+    def hold_the_gil_in_python():
+        while not stop.is_set():
+            sum(range(1000))
+
+    worker = threading.Thread(target=hold_the_gil_in_python, name="busy")
+    worker.start()
+    try:
+        with open(tmp_path / "stalls.txt", "w") as f:
+            timer = FrameTimer(stall_file=f, stall_after_s=0.05)
+            timer.begin()
+            timer.end()  # short: disarmed before the limit
+            time.sleep(0.1)
+            assert (tmp_path / "stalls.txt").read_text() == ""
+            timer.begin()
+            time.sleep(0.15)  # the slow frame
+            timer.end()
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join()
+    text = (tmp_path / "stalls.txt").read_text()
+    assert text.count("Timeout (0:00:00.050000)!") == 1
+    assert "test_a_frame_over_the_stall_limit_writes_every_threads_stack" in text  # the UI thread's frame
+    assert "hold_the_gil_in_python" in text  # and the other thread's
+
+
 def test_freeze_gc_moves_the_live_objects_out_of_the_collectors_reach():
     from viewer.memory import freeze_gc
 
