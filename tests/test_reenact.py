@@ -83,3 +83,26 @@ def test_clip_and_sheet_are_signed_when_given_an_identity(tiny_collection, tmp_p
     for path in (tmp_path / "s.mp4", tmp_path / "s.png"):
         c2pa = verify(path, ids.ca.read_bytes()).c2pa
         assert c2pa is not None and c2pa.state == "Trusted", path
+
+
+def test_set_passes_training_fields_through_to_train(tmp_path, monkeypatch):
+    """`reenact-eval --set K=V` (repeatable) reaches `pav train` as `--set K=V`, in order (stages done are reused)."""
+    import argparse
+
+    from pav import cli
+
+    parser = argparse.ArgumentParser()
+    reenact.add_arguments(parser)
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")
+    out = tmp_path / "run"
+    (out / "frames" / "heldout").mkdir(parents=True)
+    (out / "data").mkdir()  # tracking done
+    args = parser.parse_args([str(video), "--out", str(out), "--set", "train.random_background=true",
+                              "--set", "train.lambda_inner_opacity=0.1"])
+    calls = []
+    monkeypatch.setattr(cli, "main", lambda argv: calls.append(argv) or 3)
+    assert reenact.run(args) == 3  # the train stage's exit code is passed on
+    (argv,) = calls
+    assert argv[:2] == ["train", str(out / "data")]
+    assert argv[-4:] == ["--set", "train.random_background=true", "--set", "train.lambda_inner_opacity=0.1"]
