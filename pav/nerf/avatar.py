@@ -23,6 +23,7 @@ from ..config import ModelConfig
 from ..geometry import map_directions, map_points
 from ..geometry.posed import PosedMesh, pose_mesh
 from ..head import HeadModel
+from .expression_range import clamp_expression
 from .field import CanonicalField
 from .hashgrid import HashGrid
 from .sampling import ray_intervals, stratified_samples
@@ -209,7 +210,9 @@ class Avatar(nn.Module):
         samples_per_ray overrides the config's (fewer for fast previews). Rays start where the avatar's
         density can begin (`vertex_extent` above each vertex of the posed mesh). `chunk` rays are rendered
         at a time: larger is faster (fewer calls), `cancelled` is checked between chunks. The posed mesh is
-        prepared once and kept while the pose stays the same (`_posed_cached`: an orbit reuses it).
+        prepared once and kept while the pose stays the same (`_posed_cached`: an orbit reuses it). The field
+        is conditioned on the expression clamped to the trained range when the checkpoint records one
+        (pav/nerf/expression_range.py); the mesh follows the expression as given.
         skip_faint_color: see `render_rays` (False: the plain twin, every sample's colour).
         Returns None if `cancelled()` turns True."""
         dev = self.device
@@ -220,6 +223,7 @@ class Avatar(nn.Module):
             translation = torch.as_tensor(translation, dtype=torch.float32, device=dev).reshape(1, 3)
         camera = camera.to(dev)
         vertices = self.deform(expression, pose, translation)
+        conditioning = clamp_expression(expression, (getattr(self, "info", None) or {}).get("expression_range"))
         posed = self._posed_cached(vertices[0])
         cfg = self.config
         iv = ray_intervals(vertices[0], self.head.faces, camera, self.vertex_extent, cfg.shell_in, cfg.max_chord)
@@ -239,7 +243,7 @@ class Avatar(nn.Module):
             idx = hits[start:start + chunk]
             out = self.render_rays(origins.reshape(-1, 3)[idx], dirs.reshape(-1, 3)[idx], iv.near.reshape(-1)[idx],
                                    iv.far.reshape(-1)[idx], torch.zeros(len(idx), dtype=torch.long, device=dev), vertices,
-                                   expression, weights, bg[idx], samples_per_ray=samples_per_ray, posed=[posed],
+                                   conditioning, weights, bg[idx], samples_per_ray=samples_per_ray, posed=[posed],
                                    skip_faint_color=skip_faint_color)
             rgb[idx], alpha[idx], depth[idx] = out.rgb, out.alpha, out.depth * cos[idx]
         return RenderOutput(rgb.view(H, W, 3), alpha.view(H, W), depth.view(H, W))

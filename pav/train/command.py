@@ -29,6 +29,7 @@ from ..eval.evaluate import evaluate
 from ..head import load_head_model
 from ..io import NoSpaceError
 from ..nerf.avatar import Avatar
+from ..nerf.expression_range import trained_expression_range
 from ..view_range import trained_view_range
 from .lock import OutputLock
 from .trainer import Trainer
@@ -192,6 +193,7 @@ def save(avatar, trainer, args, finished: bool = False) -> None:
             "collection": str(args.data), "variant": avatar.config.variant, "preset": args.preset,
             "history": trainer.history, "finished": finished,
             "view_range": trained_view_range(avatar, trainer.data),
+            "expression_range": trained_expression_range(trainer.data.expression),
             "budget": {"steps": None if cfg.minutes else cfg.steps, "minutes": cfg.minutes}}
     if getattr(args, "set", None):
         info["overrides"] = list(args.set)
