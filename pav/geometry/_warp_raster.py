@@ -15,9 +15,8 @@ import warp as wp
 
 from . import _warp  # noqa: F401  (initialises warp once, quietly)
 from ._warp import _pool
+from .raster import _DEPTH_LEVELS, _ID_BITS, pixel_boxes
 
-ID_BITS = 24
-DEPTH_LEVELS = (1 << (62 - ID_BITS)) - 1
 EMPTY = torch.iinfo(torch.int64).max
 
 
@@ -47,7 +46,7 @@ def _zbuffer(tri: wp.array2d(dtype=wp.float64), fid: wp.array(dtype=wp.int64), s
             if e0 >= zero and e1 >= zero and e2 >= zero:
                 inv_z = (e0 / z0 + e1 / z1 + e2 / z2) / (e0 + e1 + e2)
                 q = wp.clamp((one / inv_z - z_lo) * scale, zero, levels)
-                key = (wp.int64(q) << wp.int64(24)) | fid[t]
+                key = (wp.int64(q) << wp.int64(24)) | fid[t]  # 24 = raster._ID_BITS
                 wp.atomic_min(zbuf, i * width + j, key)
 
 
@@ -55,13 +54,8 @@ def visible_warp(t: torch.Tensor, fid: torch.Tensor, area: torch.Tensor, W: int,
                  threads: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """`raster._visible` on the CPU: projected triangles t (F', 3, 3) float64, face ids fid (F',), twice their
     signed screen areas (F',) → (covered flat pixel indices (P,), the face id seen at each (P,))."""
-    j0 = torch.ceil(t[..., 0].amin(1) - 0.5).clamp(0, W).long()
-    j1 = torch.floor(t[..., 0].amax(1) - 0.5).clamp(-1, W - 1).long()
-    i0 = torch.ceil(t[..., 1].amin(1) - 0.5).clamp(0, H).long()
-    i1 = torch.floor(t[..., 1].amax(1) - 0.5).clamp(-1, H - 1).long()
+    j0, j1, i0, i1, z_lo, scale = pixel_boxes(t, W, H)
     box = torch.stack([j0, j1, i0, i1], 1).to(torch.int32).contiguous()
-    z_lo, z_hi = (float(t[..., 2].min()), float(t[..., 2].max())) if len(t) else (1.0, 1.0)
-    scale = DEPTH_LEVELS / max(z_hi - z_lo, 1e-30)
     zbuf = torch.full((H * W,), EMPTY, dtype=torch.int64)
     if len(t):
         tri = t.reshape(-1, 9).contiguous()
@@ -70,7 +64,7 @@ def visible_warp(t: torch.Tensor, fid: torch.Tensor, area: torch.Tensor, W: int,
         args = [wp.from_torch(tri), wp.from_torch(ids), wp.from_torch(sign), wp.from_torch(box), W]
 
         def launch(row0: int, row1: int) -> None:
-            wp.launch(_zbuffer, dim=len(tri), inputs=[*args, row0, row1, z_lo, scale, float(DEPTH_LEVELS)],
+            wp.launch(_zbuffer, dim=len(tri), inputs=[*args, row0, row1, z_lo, scale, float(_DEPTH_LEVELS)],
                       outputs=[wp.from_torch(zbuf)], device=cpu)
 
         bands = max(1, min(threads, H // 32))
@@ -80,4 +74,4 @@ def visible_warp(t: torch.Tensor, fid: torch.Tensor, area: torch.Tensor, W: int,
         for job in jobs:
             job.result()
     hit = (zbuf != EMPTY).nonzero()[:, 0]
-    return hit, zbuf[hit] & ((1 << ID_BITS) - 1)
+    return hit, zbuf[hit] & ((1 << _ID_BITS) - 1)

@@ -132,20 +132,26 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, width
     return Rasterized(face_id.view(H, W), out_b.view(H, W, 3), out_d.view(H, W))
 
 
+def pixel_boxes(t: torch.Tensor, W: int, H: int):
+    """For projected triangles t (F', 3, 3): their pixel-centre bounding boxes (columns j with j + 0.5 in
+    [xmin, xmax], rows likewise, clipped to the image; j0, j1, i0, i1 (F',) int64, empty when j1 < j0), and
+    the depth quantisation of the z-buffer's keys (z_lo, levels per unit depth)."""
+    j0 = torch.ceil(t[..., 0].amin(1) - 0.5).clamp(0, W).long()
+    j1 = torch.floor(t[..., 0].amax(1) - 0.5).clamp(-1, W - 1).long()
+    i0 = torch.ceil(t[..., 1].amin(1) - 0.5).clamp(0, H).long()
+    i1 = torch.floor(t[..., 1].amax(1) - 0.5).clamp(-1, H - 1).long()
+    z_lo, z_hi = (float(t[..., 2].min()), float(t[..., 2].max())) if len(t) else (1.0, 1.0)
+    return j0, j1, i0, i1, z_lo, _DEPTH_LEVELS / max(z_hi - z_lo, 1e-30)
+
+
 def _visible(t: torch.Tensor, fid: torch.Tensor, area: torch.Tensor, W: int, H: int,
              chunk_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The z-buffer: projected triangles t (F', 3, 3) with face ids fid (F',) and twice their signed screen
     areas (F',) → (covered flat pixel indices (P,), the face id seen at each (P,))."""
     dev = t.device
-    # Pixel-centre bounding boxes: columns j with j + 0.5 in [xmin, xmax], clipped to the image.
-    j0 = torch.ceil(t[..., 0].amin(1) - 0.5).clamp(0, W).long()
-    j1 = torch.floor(t[..., 0].amax(1) - 0.5).clamp(-1, W - 1).long()
-    i0 = torch.ceil(t[..., 1].amin(1) - 0.5).clamp(0, H).long()
-    i1 = torch.floor(t[..., 1].amax(1) - 0.5).clamp(-1, H - 1).long()
+    j0, j1, i0, i1, z_lo, scale = pixel_boxes(t, W, H)
     bw, bh = (j1 - j0 + 1).clamp_min(0), (i1 - i0 + 1).clamp_min(0)
     count = bw * bh
-    z_lo, z_hi = (float(t[..., 2].min()), float(t[..., 2].max())) if len(t) else (1.0, 1.0)
-    scale = _DEPTH_LEVELS / max(z_hi - z_lo, 1e-30)
 
     zbuf = torch.full((H * W,), torch.iinfo(torch.int64).max, dtype=torch.int64, device=dev)
     ends = torch.cumsum(count, 0)
