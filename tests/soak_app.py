@@ -2,7 +2,8 @@
 SECONDS with a seeded random mix of orbit, pan, wheel, slider drags, appearance and blend changes,
 keyframe add/delete/play, window resizes, an export started and cancelled, and training paused/resumed.
 
-Usage (needs DISPLAY, xdotool and ImageMagick's `import`):
+Usage (needs DISPLAY and xdotool; screenshots are read with one XGetImage, tests/x11_grab.py, not with
+ImageMagick's `import`, which grabs the X server and so stalls the app it photographs):
     python tests/soak_app.py DATA OUT_DIR [--seconds 130] [--seed 0]
 Writes OUT_DIR/soak.json (alive at the end, exit code, frame timer, RSS before/after, head check, actions
 done, the stacks of all threads in frames over 200 ms), OUT_DIR/app.log, screenshots under OUT_DIR/shots/ and the app's own under OUT_DIR/pav/.
@@ -20,6 +21,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from x11_grab import save_root_png  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1100, 720)
@@ -198,8 +202,7 @@ def main() -> int:
                     rss.append(round(rss_mb(soak.proc.pid), 1))
                     memory.append(soak.app_state().get("memory"))
                 if phase == "run" and n % 60 == 0:
-                    subprocess.run(["import", "-window", "root", str(args.out / "shots" / f"shot{n:04d}.png")],
-                                   timeout=30, capture_output=True)
+                    save_root_png(args.out / "shots" / f"shot{n:04d}.png")  # no server grab (x11_grab.py)
         result["actions"], result["alive_at_end"] = soak.done, soak.proc.poll() is None
         result["rss_end_mb"] = rss_mb(soak.proc.pid) if result["alive_at_end"] else None
         result["rss_samples_mb"] = rss
@@ -229,7 +232,7 @@ def main() -> int:
             time.sleep(2)
         time.sleep(1)
         last = args.out / "shots" / "last.png"
-        subprocess.run(["import", "-window", "root", str(last)], timeout=30, capture_output=True)
+        save_root_png(last)
         result["head"] = head_in_view(last)
         result["final_state"] = soak.app_state()
     finally:
