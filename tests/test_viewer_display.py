@@ -119,7 +119,11 @@ def test_upsampling_and_reprojection_on_a_rendered_frame(capsys):
         rows[f"{name}: reprojected"] = psnr(np.round(resample(final, 256, 256, H)), truth)
     with capsys.disabled():
         print("\nPSNR (dB) against the 256² final:", {k: round(v, 2) for k, v in rows.items()})
-    assert rows["edge-aware"] >= rows["bilinear"] - 0.05
+    # the edge-aware filter is for still final pictures (no sampling noise): there it must gain. On the
+    # 6-sample preview it sharpens the noise as well (demo of 2026-12-01: 28.20 dB bilinear, 27.95 edge-aware),
+    # so the app draws previews with the fast filter (viewer/app.py)
+    assert rows["final 128² box, edge-aware"] >= rows["final 128² box, bilinear"] + 0.5, rows
+    assert rows["edge-aware"] >= rows["bilinear"] - 0.5, rows
     for name in ("pan 12 px", "zoom 1 wheel step"):
         assert rows[f"{name}: reprojected"] > rows[f"{name}: as it is"] + 3.0, rows
     assert rows["orbit 4.5 deg: reprojected"] > rows["orbit 4.5 deg: as it is"] - 0.5, rows

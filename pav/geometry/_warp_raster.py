@@ -56,7 +56,7 @@ def visible_warp(t: torch.Tensor, fid: torch.Tensor, area: torch.Tensor, W: int,
     signed screen areas (F',) → (covered flat pixel indices (P,), the face id seen at each (P,))."""
     j0, j1, i0, i1, z_lo, scale = pixel_boxes(t, W, H)
     box = torch.stack([j0, j1, i0, i1], 1).to(torch.int32).contiguous()
-    zbuf = torch.full((H * W,), EMPTY, dtype=torch.int64)
+    zbuf = torch.full((H * W,), EMPTY, dtype=torch.int64, device=t.device)
     if len(t):
         tri = t.reshape(-1, 9).contiguous()
         ids, sign = fid.contiguous(), area.sign().contiguous()
