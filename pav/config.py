@@ -101,8 +101,10 @@ VARIANTS = ("full", "no-offset", "no-lnf", "insta")
 PREVIEW_SAMPLES_PER_RAY = 6
 """Samples per ray of the viewer's interactive preview (final renders use ModelConfig.samples_per_ray).
 Against a 64-sample render of the demo avatar at 128² (`python -m pav bench`, row "preview fidelity";
-2026-11-30), 6 samples give 29.6 dB, 8 give 34.1, 12 give 37.8 and 24 give 47.5; at 128² a 6-sample
-frame takes ~80 ms on 2 cores (docs/performance.md)."""
+2026-12-01, the demo retrained with random backgrounds), 6 samples give 28.4 dB, 8 give 31.7, 12 give 36.6
+and 24 give 44.4 (the previous demo: 29.6, 34.1, 37.8, 47.5, unchanged by session 5's render changes: its
+more opaque, sharper surfaces are harder to sample); at 128² a 6-sample frame takes ~130 ms on this
+project's 2 cores (docs/performance.md)."""
 
 
 @dataclass
