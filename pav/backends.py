@@ -289,7 +289,8 @@ def raster_backend(device: torch.device | str | None = None, value: str | None =
     if device.type == "cpu" and want in ("auto", "warp"):
         warp = nearest_probe("warp")
         if warp.available:
-            return BackendChoice("warp", f"{warp.reason}: compiled CPU z-buffer" + (" (requested)" if want == "warp" else ""))
+            return BackendChoice("warp", f"{warp.reason}: compiled CPU z-buffer"
+                                 + (" (requested)" if want == "warp" else ""))
         if want == "warp":
             raise RuntimeError(f"{RASTER_ENV_VAR}=warp cannot be honoured: {warp.reason}")
     if want == "warp":

@@ -59,7 +59,8 @@ def describe(view_range: dict | None) -> str:
     if not view_range:
         return "trained view range: unknown (older checkpoint)"
     (ylo, yhi), (plo, phi) = view_range["yaw_deg"], view_range["pitch_deg"]
-    return f"trained views: yaw {ylo:.0f}…{yhi:.0f}°, pitch {plo:.0f}…{phi:.0f}°"
+    # "to", not an ellipsis: the viewer's imgui font has no glyph for it
+    return f"trained views: yaw {ylo:.0f} to {yhi:.0f}°, pitch {plo:.0f} to {phi:.0f}°"
 
 
 

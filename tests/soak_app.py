@@ -6,7 +6,8 @@ Usage (needs DISPLAY and xdotool; screenshots are read with one XGetImage, tests
 ImageMagick's `import`, which grabs the X server and so stalls the app it photographs):
     python tests/soak_app.py DATA OUT_DIR [--seconds 130] [--seed 0]
 Writes OUT_DIR/soak.json (alive at the end, exit code, frame timer, RSS before/after, head check, actions
-done, the stacks of all threads in frames over 200 ms), OUT_DIR/app.log, screenshots under OUT_DIR/shots/ and the app's own under OUT_DIR/pav/.
+done, the stacks of all threads in frames over 200 ms), OUT_DIR/app.log, screenshots under OUT_DIR/shots/ and
+the app's own under OUT_DIR/pav/.
 Widget positions come from the app's stats file (the panel records where it drew a few named widgets;
 the app writes the file on SIGUSR1).
 """

@@ -189,7 +189,8 @@ def test_single_appearance_model_protocol_b(tiny_collection, tmp_path):
     avatar = load_avatar(out)
     assert avatar.appearance_names == [name] and avatar.codes.textures.shape[0] == 1
     trained = load_split(collection, "train", appearances=[name]).expression.double()  # the range it saw
-    assert avatar.info["expression_range"] == {"lo": trained.min(0).values.tolist(), "hi": trained.max(0).values.tolist()}
+    assert avatar.info["expression_range"] == {"lo": trained.min(0).values.tolist(),
+                                               "hi": trained.max(0).values.tolist()}
     result = evaluate(avatar, collection, "test", max_frames=2, progress=False)
     assert list(result["per_appearance"]) == [name] and result["frames"] == 2
 

@@ -7,8 +7,9 @@ so a slow frame names its slow phase. Python's cyclic garbage collector is timed
 their breakdown. The soak test (tests/soak_app.py) reads `stats()` as JSON.
 
 With a `stall_file`, every frame also arms `faulthandler.dump_traceback_later`: a frame still running
-after `stall_after_s` writes "Timeout (…)!" and the Python stack of every thread to that file, from faulthandler's own C
-thread (it needs no GIL, so it also names a thread that holds the GIL); the frame's end disarms it.
+after `stall_after_s` writes "Timeout (…)!" and the Python stack of every thread to that file, from
+faulthandler's own C thread (it needs no GIL, so it also names a thread that holds the GIL); the frame's
+end disarms it.
 """
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ class PanelStatus:
 def render_line(status: PanelStatus) -> str:
     """'render 812 ms, 256×160, 48 samples/ray (refining)' or '… , final' for the image on screen."""
     if not status.render_height:
-        return "rendering…"
+        return "rendering..."
     samples = "default" if status.samples_per_ray is None else str(status.samples_per_ray)
     return (f"render {status.render_ms:.0f} ms, {status.render_width}×{status.render_height}, "
             f"{samples} samples/ray, {'final' if status.final else 'refining'}")

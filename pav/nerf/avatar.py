@@ -242,9 +242,9 @@ class Avatar(nn.Module):
                 return None
             idx = hits[start:start + chunk]
             out = self.render_rays(origins.reshape(-1, 3)[idx], dirs.reshape(-1, 3)[idx], iv.near.reshape(-1)[idx],
-                                   iv.far.reshape(-1)[idx], torch.zeros(len(idx), dtype=torch.long, device=dev), vertices,
-                                   conditioning, weights, bg[idx], samples_per_ray=samples_per_ray, posed=[posed],
-                                   skip_faint_color=skip_faint_color)
+                                   iv.far.reshape(-1)[idx], torch.zeros(len(idx), dtype=torch.long, device=dev),
+                                   vertices, conditioning, weights, bg[idx], samples_per_ray=samples_per_ray,
+                                   posed=[posed], skip_faint_color=skip_faint_color)
             rgb[idx], alpha[idx], depth[idx] = out.rgb, out.alpha, out.depth * cos[idx]
         return RenderOutput(rgb.view(H, W, 3), alpha.view(H, W), depth.view(H, W))
 
