@@ -7,9 +7,9 @@ so a slow frame names its slow phase. Python's cyclic garbage collector is timed
 their breakdown. The soak test (tests/soak_app.py) reads `stats()` as JSON.
 
 With a `stall_file`, every frame also arms `faulthandler.dump_traceback_later`: a frame still running
-after `stall_after_s` writes "Timeout (…)!" and the Python stack of every thread to that file, from
-faulthandler's own C thread (it needs no GIL, so it also names a thread that holds the GIL); the frame's
-end disarms it.
+after `stall_after_s` writes "Timeout (…)!" and the Python stack of every thread to that file, and again
+every `stall_after_s` until it ends (a sampled trace through the frame), from faulthandler's own C thread
+(it needs no GIL, so it also names a thread that holds the GIL); the frame's end disarms it.
 """
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ class FrameTimer:
         self._sched_start = self.sched()
         self._phases = {}
         if self.stall_file is not None:
-            faulthandler.dump_traceback_later(self.stall_after_s, file=self.stall_file)
+            faulthandler.dump_traceback_later(self.stall_after_s, repeat=True, file=self.stall_file)
 
     def mark(self, phase: str) -> None:
         """End `phase` (it ran since the previous mark or `begin`)."""
