@@ -252,7 +252,7 @@ def main() -> int:
     except (OSError, ValueError):
         result["frame_stats"] = None
     stalls = soak.stalls.read_text() if soak.stalls.exists() else ""
-    result["stalls"] = stalls.split("Timeout (")[1:]  # every thread's stack 200 ms into each frame over that
+    result["stalls"] = stalls.split("Timeout (")[1:]  # every thread's stack every 200 ms through a longer frame
     (args.out / "soak.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "final_state"}, indent=1))
     stats = result["frame_stats"] or {}

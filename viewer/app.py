@@ -6,7 +6,7 @@ frame → draw image (+ mesh overlay) → imgui → swap. Rendering runs in the 
 the UI loop never waits for it. `on_frame(app)` is a hook called once per UI frame (tests drive the app
 with it). The UI frame timer (`timer`, viewer/frametimer.py) and the memory figures are written as JSON
 on exit, and on SIGUSR1, to $PAV_FRAME_STATS when that is set (the soak test reads it); with
-$PAV_STALL_TRACE set, every thread's stack at 200 ms into a longer frame is appended to that file.
+$PAV_STALL_TRACE set, every thread's stack every 200 ms through a longer frame is appended to that file.
 """
 from __future__ import annotations
 
