@@ -117,6 +117,18 @@ def test_a_frame_over_the_stall_limit_writes_every_threads_stack(tmp_path):
     assert "hold_the_gil_in_python" in text  # and the other thread's
 
 
+def test_the_stall_trace_file_comes_from_the_environment(tmp_path, monkeypatch):
+    from viewer.frametimer import stall_trace_from_env
+
+    monkeypatch.delenv("PAV_STALL_TRACE", raising=False)
+    assert stall_trace_from_env() is None
+    (tmp_path / "stalls.txt").write_text("earlier run\n")
+    monkeypatch.setenv("PAV_STALL_TRACE", str(tmp_path / "stalls.txt"))
+    with stall_trace_from_env() as f:
+        f.write("this run\n")
+    assert (tmp_path / "stalls.txt").read_text() == "earlier run\nthis run\n"  # appended, not truncated
+
+
 def test_freeze_gc_moves_the_live_objects_out_of_the_collectors_reach():
     from viewer.memory import freeze_gc
 

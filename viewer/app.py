@@ -5,8 +5,7 @@ Main loop: poll → panel + timeline + keys → orbit input → scheduler.submit
 frame → draw image (+ mesh overlay) → imgui → swap. Rendering runs in the scheduler's worker thread, so
 the UI loop never waits for it. `on_frame(app)` is a hook called once per UI frame (tests drive the app
 with it). The UI frame timer (`timer`, viewer/frametimer.py) and the memory figures are written as JSON
-on exit, and on SIGUSR1, to $PAV_FRAME_STATS when that is set (the soak test reads it); with
-$PAV_STALL_TRACE set, every thread's stack every 200 ms through a longer frame is appended to that file.
+on exit, and on SIGUSR1, to $PAV_FRAME_STATS when that is set (the soak test reads it; $PAV_STALL_TRACE too).
 """
 from __future__ import annotations
 
@@ -32,7 +31,7 @@ from pav.io import write_json, write_png
 from .display import ImageDisplay, MeshOverlay, fit_viewport, read_framebuffer
 from .drive_dialog import DriveDialog
 from .editor import Editor
-from .frametimer import STARTUP_FRAMES, FrameTimer
+from .frametimer import STARTUP_FRAMES, FrameTimer, stall_trace_from_env
 from .editor_panel import EditorPanel, draw_help, draw_timeline, draw_view_range
 from .memory import freeze_gc, memory_stats, share_arenas
 from .layout import DragInput, GlfwMetrics, ViewLayout, WindowMetrics, fit_to_screen, layout
@@ -84,11 +83,9 @@ class App:
         self.editor = Editor.for_state(self.state)
         self.editor_panel = EditorPanel()
         self.show_help = False
-        self.timer = FrameTimer()
+        self.timer = FrameTimer(stall_file=stall_trace_from_env())
         """UI frame timer: per-phase times of the worst frames, GC pauses, fps while dragging."""
         self.timer.watch_gc()
-        if os.environ.get("PAV_STALL_TRACE"):  # stacks of every thread of a frame over 200 ms (the soak test)
-            self.timer.stall_file = open(os.environ["PAV_STALL_TRACE"], "a")
         self._dump_stats = False
         self._terminate = False
         if threading.current_thread() is threading.main_thread():
@@ -207,9 +204,7 @@ class App:
         GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
         if self.display.size:
             view = fit_viewport(*self.display.size, *lay.gl_view)
-            # edge-aware for still final pictures; the fast filter while it moves, and on previews (their
-            # 6-sample noise is sharpened too: −0.25 dB against bilinear, tests/test_viewer_display.py)
-            self.display.edge_aware = self.edge_aware and not self._moving() and bool(self.status.final)
+            self.display.edge_aware = self.edge_aware and not self._moving() and self.status.final  # finals only
             reprojection = self._reprojection(self._shown_frame, self.state.orbit) if self.reproject else None
             self.display.draw(view, reprojection)
             if self.state.show_mesh:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import faulthandler
 import gc
 import heapq
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,13 @@ STARTUP_FRAMES = 30
 """... nor the first frames."""
 KEEP_WORST = 8
 """how many of the worst frames after start-up keep their phase breakdown."""
+
+
+def stall_trace_from_env():
+    """$PAV_STALL_TRACE opened for appending (the soak test sets it; every thread's stack every 200 ms through
+    a longer UI frame goes there), else None."""
+    path = os.environ.get("PAV_STALL_TRACE")
+    return open(path, "a") if path else None
 
 
 def thread_sched() -> tuple[float, float]:

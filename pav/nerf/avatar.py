@@ -71,6 +71,8 @@ class Avatar(nn.Module):
         self.config = config
         self.head = head
         self.appearance_names = list(appearance_names)
+        self.info: dict = {}
+        """the checkpoint's training record (`load_avatar` fills it): steps, history, view and expression range."""
         self.register_buffer("shape", shape.float().to(head.device))
         with torch.device(head.device):  # every buffer and parameter on the head model's device
             self._build(config, head)
@@ -223,7 +225,7 @@ class Avatar(nn.Module):
             translation = torch.as_tensor(translation, dtype=torch.float32, device=dev).reshape(1, 3)
         camera = camera.to(dev)
         vertices = self.deform(expression, pose, translation)
-        conditioning = clamp_expression(expression, (getattr(self, "info", None) or {}).get("expression_range"))
+        conditioning = clamp_expression(expression, self.info.get("expression_range"))
         posed = self._posed_cached(vertices[0])
         cfg = self.config
         iv = ray_intervals(vertices[0], self.head.faces, camera, self.vertex_extent, cfg.shell_in, cfg.max_chord)
