@@ -96,7 +96,9 @@ def main(argv=None) -> int:
                 raise FileNotFoundError(f"--drive {args.drive}: no such video")
             drive = DriveJob(args.drive, checkpoint, drive_folder(output_dir(), Path(args.drive)))
         from viewer.app import App
+        from viewer.preload import preload
 
+        preload()  # what exports, saves and screenshots import, now: an import in a thread stalls the UI
         app = App(scene, size=tuple(args.size), training=training, drive=drive)
         app.drive_dialog.checkpoint = None if args.train else checkpoint  # "open a driving video..." in the panel
         app.run()

@@ -197,3 +197,62 @@ def test_error_outside_the_render_function_keeps_the_worker_and_a_dead_worker_is
     assert sched.restarts == 1 and "restarted" in sched.error
     assert wait_for(lambda: sched.latest().version == s.version) and sched.error is None
     sched.close()
+
+
+PRELOAD_PROBE = """
+import json, sys, threading
+sys.path.insert(0, "tests")
+import numpy as np, torch
+from conftest import make_toy_head
+from test_avatar import make_avatar
+from viewer.orbit import OrbitCamera
+from viewer.scenes import avatar_scene
+from viewer.timeline import ExportJob, Keyframe
+out = sys.argv[1]
+keys = [Keyframe(np.full(2, 0.1 * k, np.float32), np.zeros((5, 3), np.float32), OrbitCamera(),
+                 np.array([1.0, 0.0], np.float32)) for k in range(2)]
+avatar = make_avatar(make_toy_head())
+scene = avatar_scene(avatar, lock=threading.Lock())
+from viewer.state import RenderRequest
+k = keys[0]
+scene.render(RenderRequest(k.orbit.camera(24, 24), k.expression, k.pose, k.appearance, "rgb"), lambda: False)  # start-up's first render
+if sys.argv[2] == "preload":
+    from viewer.preload import preload
+    preload()
+before = set(sys.modules)
+
+def jobs():  # what runs after start-up: an export, a checkpoint save, a screenshot
+    from pav.checkpoint import save_avatar
+    from pav.io import write_png
+    job = ExportJob(scene.export, keys, out + "/clip.mp4", 25.0, 24)
+    job.wait(120)
+    assert job.error is None and job.written == 2, job.error
+    save_avatar(avatar, out + "/avatar.pav")
+    write_png(out + "/shot.png", np.zeros((8, 8, 3), np.uint8))
+
+worker = threading.Thread(target=jobs)
+worker.start()
+worker.join()
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_after_preload_the_background_jobs_import_nothing(tmp_path):
+    """An import in a background thread holds the GIL while the extension loads (cv2's first import in the
+    export thread froze the UI for ~600 ms). viewer.preload imports them at start-up; the jobs then import
+    nothing. Without it they import cv2 (the check that this probe can see it)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    new = {}
+    for mode in ("plain", "preload"):
+        (tmp_path / mode).mkdir()
+        done = subprocess.run([sys.executable, "-c", PRELOAD_PROBE, str(tmp_path / mode), mode], cwd=root,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        new[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "cv2" in new["plain"] and "imageio_ffmpeg" in new["plain"]
+    assert new["preload"] == []
