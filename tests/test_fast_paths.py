@@ -86,6 +86,35 @@ def test_closest_in_shell_is_exact_on_every_pixel(head, yaw, expression_scale):
     assert bool(((twin.face_id >= 0) == (hits.face_id >= 0))[inside | outside].all())
 
 
+def test_warp_queries_release_the_gil(head):
+    """The viewer renders 8192-ray chunks because warp's query lets other Python threads (the UI) run
+    meanwhile (viewer.scenes.render_chunk): a ticker thread keeps ticking through a long query."""
+    import threading
+    import time
+
+    x, vertices = frame_samples(head, 20.0, 1.0, size=160, samples=24)
+    mesh = pose_mesh(vertices, vertices, head.faces, backend="warp")
+    assert mesh._warp is not None
+    ticks, stop = [], threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    time.sleep(0.02)
+    start = time.perf_counter()
+    mesh.closest_in_shell(x, 0.05)
+    end = time.perf_counter()
+    stop.set()
+    ticker.join()
+    during = [t for t in ticks if start <= t <= end]
+    assert end - start > 0.05, "too few queries to tell"
+    assert len(during) >= 100 * (end - start)  # ≥ 100 ticks/s of ~1000 (a GIL held through the query: 0-1 ticks)
+
+
 def test_closest_in_shell_rejects_flat_points(head):
     vertices = head().vertices[0]
     mesh = pose_mesh(vertices, vertices, head.faces)

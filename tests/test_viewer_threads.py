@@ -256,3 +256,28 @@ def test_after_preload_the_background_jobs_import_nothing(tmp_path):
         new[mode] = json.loads(done.stdout.strip().splitlines()[-1])
     assert "cv2" in new["plain"] and "imageio_ffmpeg" in new["plain"]
     assert new["preload"] == []
+
+
+def test_viewer_chunk_is_small_only_where_queries_hold_the_gil(monkeypatch):
+    import pav.backends
+    from viewer.scenes import avatar_scene, render_chunk
+
+    chosen = {}
+
+    def fake(device=None, value=None):
+        return pav.backends.BackendChoice(chosen["name"], "test")
+
+    monkeypatch.setattr(pav.backends, "nearest_backend", fake)
+    sizes = {}
+    for name in ("warp", "torch", "fcpw", "pcu"):
+        chosen["name"] = name
+        sizes[name] = render_chunk("cpu")
+    assert sizes == {"warp": 8192, "torch": 8192, "fcpw": 2048, "pcu": 2048}
+    seen = []
+    avatar = FakeAvatar()
+    avatar.render = lambda *a, **kw: seen.append(kw["chunk"])
+    chosen["name"] = "fcpw"
+    from viewer.state import RenderRequest
+    request = RenderRequest(keyframes(1)[0].orbit.camera(8, 8), np.zeros(1), np.zeros((1, 3)), np.ones(1), "rgb")
+    avatar_scene(avatar).render(request, lambda: False)
+    assert seen == [2048]

@@ -72,12 +72,26 @@ def head_model_scene(model: HeadModel) -> Scene:
                  model.faces.cpu().numpy(), render, mesh, (lo + hi) / 2, framing_radius(hi - lo))
 
 
-def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None, chunk: int = 2048) -> Scene:
+GIL_HOLDING_NEAREST = ("fcpw", "pcu")
+"""Nearest-triangle backends whose query holds the GIL for a whole render call (warp's and torch's release it)."""
+
+
+def render_chunk(device) -> int:
+    """Rays per render call in the viewer. 8192 (the renderer's default) where the nearest-triangle queries
+    release the GIL: previews ~25 % faster than at 2048, and the UI's longest wait for the GIL stays 5-8 ms
+    (session 6). 2048 with fcpw or pcu, which hold the GIL through a chunk's queries: at 8192 rays the UI
+    thread waited up to ~480 ms on a loaded 2-core machine, at 2048 ~170 ms."""
+    from pav.backends import nearest_backend
+
+    return 2048 if nearest_backend(device).name in GIL_HOLDING_NEAREST else 8192
+
+
+def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None, chunk: int | None = None) -> Scene:
     """A trained avatar, rendered volumetrically; the overlay shows its tracked head mesh. `lock` (shared
-    with a background trainer) keeps renders and optimiser steps apart. `chunk`: rays per render call;
-    the nearest-triangle query of a chunk holds the GIL, so smaller chunks keep the UI thread's waits
-    short (2048 rays: ~170 ms worst wait on a loaded 2-core machine, 8192: ~480 ms; renders ~13 % slower)."""
+    with a background trainer) keeps renders and optimiser steps apart. `chunk`: rays per render call
+    (default `render_chunk`: smaller where a chunk's queries hold the GIL)."""
     lock = lock or contextlib.nullcontext()
+    chunk = chunk or render_chunk(getattr(avatar, "device", "cpu"))
 
     def mesh(expression, pose) -> np.ndarray:
         with torch.no_grad():
