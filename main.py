@@ -43,6 +43,7 @@ def training_scene(data: Path, out: Path | None, device: str = "auto"):
     from pav.data import read_collection
     from pav.train import command
     from pav.train.lock import OutputLock
+    from pav.view_range import trained_view_range
     from viewer.scenes import avatar_scene
     from viewer.training import TrainingSession
 
@@ -54,7 +55,9 @@ def training_scene(data: Path, out: Path | None, device: str = "auto"):
     avatar, trainer = command.build(args, read_collection(data))
     lock = threading.Lock()
     session = TrainingSession(trainer, lambda: command.save(avatar, trainer, args), lock)
-    return avatar_scene(avatar, lock=lock), session
+    scene = avatar_scene(avatar, lock=lock)
+    scene.view_range = trained_view_range(avatar, trainer.data)  # the panel's "trained view range", known now
+    return scene, session
 
 
 def main(argv=None) -> int:

@@ -255,3 +255,19 @@ def test_scene_provenance_names_the_appearance_shown():
     assert scene.provenance(0) == Provenance("ab12", "beard")
     assert scene.provenance(2) == Provenance("ab12", "") and scene.provenance(-1) == Provenance("ab12", "")
     assert scene.provenance(np.array([0.5, 0.5])) == Provenance("ab12", "")
+
+
+def test_training_scene_shows_the_view_range_its_checkpoint_will_record(tiny_collection, tmp_path):
+    """`main.py --train`: the panel's "trained view range" is known from the start (it said "unknown (older
+    checkpoint)"), and it is the range the saved checkpoint records."""
+    import main
+    from pav.checkpoint import read_metadata
+
+    out = tmp_path / "tiny.pav"
+    scene, session = main.training_scene(tiny_collection, out, "cpu")
+    assert scene.view_range is not None
+    session.save()
+    recorded = read_metadata(out)["info"]["view_range"]
+    assert scene.view_range == recorded
+    (ylo, yhi), (plo, phi) = recorded["yaw_deg"], recorded["pitch_deg"]
+    assert -90 < ylo < yhi < 90 and -90 < plo <= phi < 90
