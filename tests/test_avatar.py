@@ -421,6 +421,18 @@ def test_render_depth_is_camera_z_of_the_expected_termination(toy_head, monkeypa
     torch.testing.assert_close(out.alpha[i, j].double(), alpha, rtol=0, atol=5e-5)
 
 
+def test_render_is_the_same_in_any_chunking(toy_head):
+    """`render` splits the rays into chunks (RENDER_CHUNK by default); each ray is rendered on its own, so a
+    chunk of 7 rays (many calls, a short last one) and one chunk for all give the same image."""
+    avatar = make_reference_avatar(toy_head)
+    cam = Camera.from_fov(orbit([0, 0, 0], 0.45, 25, 5).float(), 40, 20, 20)
+    whole = avatar.render(cam, torch.tensor([0.3, -0.2]), torch.zeros(5, 3), [0.3, 0.7], chunk=1 << 20)
+    parts = avatar.render(cam, torch.tensor([0.3, -0.2]), torch.zeros(5, 3), [0.3, 0.7], chunk=7)
+    assert float(whole.alpha.max()) > 0.5 and int((whole.alpha > 0).sum()) > 7 * 10  # many chunks, a visible head
+    for a, b in zip(whole, parts):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
 def test_checkpoint_round_trip_and_errors(tmp_path, toy_head):
     avatar = make_avatar(toy_head)
     path = tmp_path / "a.pav"

@@ -87,7 +87,7 @@ def test_closest_in_shell_is_exact_on_every_pixel(head, yaw, expression_scale):
 
 
 def test_warp_queries_release_the_gil(head):
-    """The viewer renders 8192-ray chunks because warp's query lets other Python threads (the UI) run
+    """The viewer renders large chunks of rays because warp's query lets other Python threads (the UI) run
     meanwhile (viewer.scenes.render_chunk): a ticker thread keeps ticking through a long query."""
     import threading
     import time

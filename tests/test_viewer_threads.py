@@ -272,7 +272,9 @@ def test_viewer_chunk_is_small_only_where_queries_hold_the_gil(monkeypatch):
     for name in ("warp", "torch", "fcpw", "pcu"):
         chosen["name"] = name
         sizes[name] = render_chunk("cpu")
-    assert sizes == {"warp": 8192, "torch": 8192, "fcpw": 2048, "pcu": 2048}
+    from pav.nerf.avatar import RENDER_CHUNK
+
+    assert sizes == {"warp": RENDER_CHUNK, "torch": RENDER_CHUNK, "fcpw": 2048, "pcu": 2048}
     seen = []
     avatar = FakeAvatar()
     avatar.render = lambda *a, **kw: seen.append(kw["chunk"])

@@ -77,13 +77,14 @@ GIL_HOLDING_NEAREST = ("fcpw", "pcu")
 
 
 def render_chunk(device) -> int:
-    """Rays per render call in the viewer. 8192 (the renderer's default) where the nearest-triangle queries
-    release the GIL: previews ~25 % faster than at 2048, and the UI's longest wait for the GIL stays 5-8 ms
-    (session 6). 2048 with fcpw or pcu, which hold the GIL through a chunk's queries: at 8192 rays the UI
-    thread waited up to ~480 ms on a loaded 2-core machine, at 2048 ~170 ms."""
+    """Rays per render call in the viewer. The renderer's default (RENDER_CHUNK) where the nearest-triangle
+    queries release the GIL: at 8192 rays previews were ~25 % faster than at 2048, and the UI's longest wait
+    for the GIL stayed 5-8 ms (session 6). 2048 with fcpw or pcu, which hold the GIL through a chunk's
+    queries: at 8192 rays the UI thread waited up to ~480 ms on a loaded 2-core machine, at 2048 ~170 ms."""
     from pav.backends import nearest_backend
+    from pav.nerf.avatar import RENDER_CHUNK
 
-    return 2048 if nearest_backend(device).name in GIL_HOLDING_NEAREST else 8192
+    return 2048 if nearest_backend(device).name in GIL_HOLDING_NEAREST else RENDER_CHUNK
 
 
 def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None, chunk: int | None = None) -> Scene:
