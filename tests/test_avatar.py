@@ -422,8 +422,8 @@ def test_render_depth_is_camera_z_of_the_expected_termination(toy_head, monkeypa
 
 
 def test_render_is_the_same_in_any_chunking(toy_head):
-    """`render` splits the rays into chunks (RENDER_CHUNK by default); each ray is rendered on its own, so a
-    chunk of 7 rays (many calls, a short last one) and one chunk for all give the same image."""
+    """`render` splits the rays into chunks; each ray is rendered on its own, so a chunk of 7 rays (many
+    calls, a short last one) and one chunk for all give the same image."""
     avatar = make_reference_avatar(toy_head)
     cam = Camera.from_fov(orbit([0, 0, 0], 0.45, 25, 5).float(), 40, 20, 20)
     whole = avatar.render(cam, torch.tensor([0.3, -0.2]), torch.zeros(5, 3), [0.3, 0.7], chunk=1 << 20)
@@ -431,6 +431,28 @@ def test_render_is_the_same_in_any_chunking(toy_head):
     assert float(whole.alpha.max()) > 0.5 and int((whole.alpha > 0).sum()) > 7 * 10  # many chunks, a visible head
     for a, b in zip(whole, parts):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_render_chunks_hold_a_fixed_number_of_samples(toy_head, monkeypatch):
+    """By default a render call gets RENDER_CHUNK_SAMPLES ÷ samples-per-ray rays: previews (few samples) in
+    few calls, finals in calls of the same memory."""
+    import math
+
+    import pav.nerf.avatar as module
+
+    avatar = make_reference_avatar(toy_head)
+    cam = Camera.from_fov(orbit([0, 0, 0], 0.45, 25, 5).float(), 40, 20, 20)
+    monkeypatch.setattr(module, "RENDER_CHUNK_SAMPLES", 240)
+    calls, render_rays = [], avatar.render_rays
+    avatar.render_rays = lambda origins, *a, **kw: calls.append(len(origins)) or render_rays(origins, *a, **kw)
+    for k in (4, 8, 24):
+        calls.clear()
+        avatar.render(cam, torch.zeros(2), torch.zeros(5, 3), 0, samples_per_ray=k)
+        per_call = 240 // k
+        assert max(calls) == per_call and len(calls) == math.ceil(sum(calls) / per_call) > 1, (k, calls)
+    calls.clear()
+    avatar.render(cam, torch.zeros(2), torch.zeros(5, 3), 0)  # the config's samples per ray
+    assert max(calls) == 240 // avatar.config.samples_per_ray
 
 
 def test_checkpoint_round_trip_and_errors(tmp_path, toy_head):

@@ -2,7 +2,7 @@
 
 Why: importing an extension module (its dlopen and init) holds the GIL from start to end, and the UI thread
 waits for it. The first clip export imported OpenCV (for the watermark) in the export thread, and the UI
-froze for 520–690 ms: the soak test's worst frame in 3 of 7 runs. The stall trace showed it (cv2's
+froze for 560–710 ms: the worst frame of two failed soak runs. The stall trace showed it (cv2's
 `bootstrap` in the export thread, docs/performance.md). Here such a module costs start-up time once
 (cv2 ~0.6 s), before the window opens.
 
@@ -18,12 +18,10 @@ BACKGROUND_MODULES = (
     "scipy.fft",              # pav.watermark: its patterns
     "imageio_ffmpeg",         # pav.export: the clip's encoder
     "PIL.Image", "PIL.ImageDraw", "PIL.PngImagePlugin",  # screenshots, the visible mark
-    "safetensors", "safetensors.torch",  # checkpoint saves (training's close and pause)
+    "safetensors", "safetensors.torch",  # checkpoint saves (the panel's "save", closing the window)
     "pav.export", "pav.watermark", "pav.provenance", "pav.c2pa_manifest", "pav.checkpoint", "pav.io",
 )
 """Modules imported off the UI thread, or on it in the middle of use, after start-up."""
-
-
 
 
 def _first_calls() -> None:

@@ -76,15 +76,15 @@ GIL_HOLDING_NEAREST = ("fcpw", "pcu")
 """Nearest-triangle backends whose query holds the GIL for a whole render call (warp's and torch's release it)."""
 
 
-def render_chunk(device) -> int:
-    """Rays per render call in the viewer. The renderer's default (RENDER_CHUNK) where the nearest-triangle
-    queries release the GIL: at 8192 rays previews were ~25 % faster than at 2048, and the UI's longest wait
-    for the GIL stayed 5-8 ms (session 6). 2048 with fcpw or pcu, which hold the GIL through a chunk's
-    queries: at 8192 rays the UI thread waited up to ~480 ms on a loaded 2-core machine, at 2048 ~170 ms."""
+def render_chunk(device) -> int | None:
+    """Rays per render call in the viewer: None (the renderer's own, a fixed number of samples per call) where
+    the nearest-triangle queries release the GIL: the UI's longest wait for the GIL stayed 5-8 ms at 8192
+    rays, and previews ran ~25 % faster than at 2048 (session 6). 2048 with fcpw or pcu, which hold the
+    GIL through a chunk's queries: at 8192 rays the UI thread waited up to ~480 ms on a loaded 2-core
+    machine, at 2048 ~170 ms."""
     from pav.backends import nearest_backend
-    from pav.nerf.avatar import RENDER_CHUNK
 
-    return 2048 if nearest_backend(device).name in GIL_HOLDING_NEAREST else RENDER_CHUNK
+    return 2048 if nearest_backend(device).name in GIL_HOLDING_NEAREST else None
 
 
 def avatar_scene(avatar, background=(1.0, 1.0, 1.0), lock=None, chunk: int | None = None) -> Scene:

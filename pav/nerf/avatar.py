@@ -33,10 +33,12 @@ from .volume import composite, sample_weights
 
 FAINT_WEIGHT = 1e-4
 """Rendering skips the colour of samples whose compositing weight is at most this (see `render_rays`)."""
-RENDER_CHUNK = 16384
-"""Rays per `render_rays` call in `render`. Against 8192 (session 6, demo avatar, 2 threads, interleaved
-rounds): 128² preview 165 → 143 ms, 256² preview 501 → 427 ms, 256² final 1449 → 1395 ms; the 512² final's
-peak memory 625 → 734–820 MB. 32768 and 65536 rays were within the noise of 16384."""
+RENDER_CHUNK_SAMPLES = 8192 * 24
+"""Samples per `render_rays` call in `render` (rays per call = this ÷ samples per ray), which bounds a call's
+memory. Session 6, demo avatar, 2 threads, interleaved rounds: the 6-sample previews ran faster in bigger
+chunks (128² 165 → 143 ms, 256² 501 → 427 ms from 8192 to 16384 rays; 32768 and 65536 within noise of that),
+the 24-sample 256² final did not (4096 rays 1523 ms, 8192 rays 1300 ms, 16384 rays 1305 ms, and 625 → 734-820
+MB peak at 512²), and a viewer checks for cancellation between calls (longest gap 258 / 355 / 669 ms)."""
 
 
 class RayOutput(NamedTuple):
@@ -208,14 +210,14 @@ class Avatar(nn.Module):
 
     @torch.no_grad()
     def render(self, camera: Camera, expression: torch.Tensor, pose: torch.Tensor, appearance,
-               translation: torch.Tensor | None = None, background=(1.0, 1.0, 1.0), chunk: int = RENDER_CHUNK,
+               translation: torch.Tensor | None = None, background=(1.0, 1.0, 1.0), chunk: int | None = None,
                cancelled: Callable[[], bool] | None = None, samples_per_ray: int | None = None,
                skip_faint_color: bool = True) -> RenderOutput | None:
         """Render a whole image. expression (E,), pose (J, 3), translation (3,) or None; appearance: a name,
         an index, or (A,) weights over appearances (blending); background (3,) colour or (H, W, 3) image.
         samples_per_ray overrides the config's (fewer for fast previews). Rays start where the avatar's
         density can begin (`vertex_extent` above each vertex of the posed mesh). `chunk` rays are rendered
-        at a time: larger is faster (fewer calls), `cancelled` is checked between chunks. The posed mesh is
+        at a time (default: RENDER_CHUNK_SAMPLES samples' worth); `cancelled` is checked between chunks. The posed mesh is
         prepared once and kept while the pose stays the same (`_posed_cached`: an orbit reuses it). The field
         is conditioned on the expression clamped to the trained range when the checkpoint records one
         (pav/nerf/expression_range.py); the mesh follows the expression as given.
@@ -232,6 +234,7 @@ class Avatar(nn.Module):
         conditioning = clamp_expression(expression, self.info.get("expression_range"))
         posed = self._posed_cached(vertices[0])
         cfg = self.config
+        chunk = chunk or max(1, RENDER_CHUNK_SAMPLES // (samples_per_ray or cfg.samples_per_ray))
         iv = ray_intervals(vertices[0], self.head.faces, camera, self.vertex_extent, cfg.shell_in, cfg.max_chord)
         origins, dirs = camera.rays()
         H, W = camera.height, camera.width
