@@ -207,15 +207,15 @@ from conftest import make_toy_head
 from test_avatar import make_avatar
 from viewer.orbit import OrbitCamera
 from viewer.scenes import avatar_scene
+from viewer.state import RenderRequest
 from viewer.timeline import ExportJob, Keyframe
 out = sys.argv[1]
 keys = [Keyframe(np.full(2, 0.1 * k, np.float32), np.zeros((5, 3), np.float32), OrbitCamera(),
                  np.array([1.0, 0.0], np.float32)) for k in range(2)]
 avatar = make_avatar(make_toy_head())
 scene = avatar_scene(avatar, lock=threading.Lock())
-from viewer.state import RenderRequest
-k = keys[0]
-scene.render(RenderRequest(k.orbit.camera(24, 24), k.expression, k.pose, k.appearance, "rgb"), lambda: False)  # start-up's first render
+k = keys[0]  # the app's first render happens during start-up
+scene.render(RenderRequest(k.orbit.camera(24, 24), k.expression, k.pose, k.appearance, "rgb"), lambda: False)
 if sys.argv[2] == "preload":
     from viewer.preload import preload
     preload()
@@ -259,8 +259,11 @@ def test_after_preload_the_background_jobs_import_nothing(tmp_path):
 
 
 def test_viewer_chunk_is_small_only_where_queries_hold_the_gil(monkeypatch):
+    """fcpw and pcu hold the GIL through a render call's queries: the viewer gives them 2048 rays per call
+    (the UI's wait); with warp and torch it leaves the chunking to the renderer."""
     import pav.backends
     from viewer.scenes import avatar_scene, render_chunk
+    from viewer.state import RenderRequest
 
     chosen = {}
 
@@ -277,7 +280,6 @@ def test_viewer_chunk_is_small_only_where_queries_hold_the_gil(monkeypatch):
     avatar = FakeAvatar()
     avatar.render = lambda *a, **kw: seen.append(kw["chunk"])
     chosen["name"] = "fcpw"
-    from viewer.state import RenderRequest
     request = RenderRequest(keyframes(1)[0].orbit.camera(8, 8), np.zeros(1), np.zeros((1, 3)), np.ones(1), "rgb")
     avatar_scene(avatar).render(request, lambda: False)
     assert seen == [2048]

@@ -217,8 +217,9 @@ class Avatar(nn.Module):
         an index, or (A,) weights over appearances (blending); background (3,) colour or (H, W, 3) image.
         samples_per_ray overrides the config's (fewer for fast previews). Rays start where the avatar's
         density can begin (`vertex_extent` above each vertex of the posed mesh). `chunk` rays are rendered
-        at a time (default: RENDER_CHUNK_SAMPLES samples' worth); `cancelled` is checked between chunks. The posed mesh is
-        prepared once and kept while the pose stays the same (`_posed_cached`: an orbit reuses it). The field
+        at a time (default: RENDER_CHUNK_SAMPLES samples' worth); `cancelled` is checked between chunks.
+        The posed mesh is prepared once and kept while the pose stays the same (`_posed_cached`: an orbit
+        reuses it). The field
         is conditioned on the expression clamped to the trained range when the checkpoint records one
         (pav/nerf/expression_range.py); the mesh follows the expression as given.
         skip_faint_color: see `render_rays` (False: the plain twin, every sample's colour).
