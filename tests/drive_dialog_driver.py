@@ -3,7 +3,8 @@
 Usage: python tests/drive_dialog_driver.py FOLDER OUT_DIR. The app shows the bare head model; mouse events go
 through imgui's input queue, aimed at the rectangles the dialog recorded when it drew. Steps: click the
 button → the dialog opens on FOLDER; click the entry clip.mp4 (screenshot OUT_DIR/dialog.png), then "open" →
-a DriveJob starts whose `pav track` is replaced by a tiny synthetic collection → the player gets its frames.
+a DriveJob starts whose `pav track` is replaced by a tiny synthetic collection (tests/drive_fakes.py) → the player
+gets its frames.
 Writes OUT_DIR/facts.json.
 """
 import json
@@ -13,8 +14,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pav  # noqa: E402
-from pav.data.synth import SynthConfig  # noqa: E402
-from pav.data.synth.generate import generate  # noqa: E402
 from viewer.app import App  # noqa: E402
 from viewer.drive_job import DriveJob  # noqa: E402
 from viewer.scenes import head_model_scene  # noqa: E402
@@ -24,15 +23,9 @@ folder, out = Path(sys.argv[1]), Path(sys.argv[2])
 facts = {"started": [], "steps": []}
 
 
-def fake_track(args, report):  # stands in for `pav track` (tested in test_track_fit / test_drive)
-    report("landmarks", 0.5)
-    generate(SynthConfig(appearances=1, frames=4, size=32, seed=1, texture_size=128, novel_view_frames=0), args.out)
-    return 0
-
-
 def start(video, checkpoint):
     facts["started"].append([str(video), str(checkpoint)])
-    return DriveJob(video, checkpoint, out / "drive", track=fake_track)
+    return DriveJob(video, checkpoint, out / "drive", track="drive_fakes:fake_track")  # tests/drive_fakes.py
 
 
 def centre(rect):

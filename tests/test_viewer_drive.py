@@ -1,5 +1,5 @@
 """The viewer opens a driving video: from its file dialog (viewer/drive_dialog.py) or `--drive`; tracking runs
-in a background thread with progress, and its result becomes the player's sequence (issue 16 §2; GUI-free,
+in a child process with progress, and its result becomes the player's sequence (issue 16 §2; GUI-free,
 except the last test, which clicks through the dialog in a real window under Xvfb)."""
 from __future__ import annotations
 
@@ -15,36 +15,25 @@ from types import SimpleNamespace
 import pytest
 
 from pav.data import read_collection
-from pav.data.synth import SynthConfig
-from pav.data.synth.generate import generate
 from viewer.app import App
 from viewer.drive_dialog import DriveDialog, Entry, FileBrowser
 from viewer.drive_job import DriveJob
 from viewer.scenes import collection_sequence
 
 
-def test_drive_job_tracks_in_the_background_and_becomes_the_sequence(tmp_path):
-    calls = []
-
-    def fake_track(args, report):  # stands in for `pav track` (tested in test_track_fit / test_drive)
-        calls.append(args)
-        for k in range(5):
-            report("landmarks", 0.1 * k)
-            time.sleep(0.05)
-        generate(SynthConfig(appearances=1, frames=4, size=32, seed=1, texture_size=128, novel_view_frames=0),
-                 args.out)
-        return 0
-
+def test_drive_job_tracks_in_a_child_process_and_becomes_the_sequence(tmp_path):
     video = tmp_path / "new_clip.mp4"
     video.write_bytes(b"")
-    job = DriveJob(video, "assets/demo/avatar.pav", tmp_path / "drive", track=fake_track)
+    job = DriveJob(video, "assets/demo/avatar.pav", tmp_path / "drive", track="drive_fakes:fake_track")
     seen = []
     while not job.done:  # the caller (the UI loop) is never blocked
         seen.append(job.progress)
         time.sleep(0.01)
     assert job.error is None and job.progress == 1.0 and len(set(seen)) >= 2
-    args = calls[0]
-    assert args.identity.name == "avatar.pav" and args.inputs == [video] and args.test_fraction == 0.0
+    asked = json.loads((tmp_path / "asked.json").read_text())
+    assert Path(asked["identity"]).name == "avatar.pav" and asked["inputs"] == [str(video)]
+    assert asked["test_fraction"] == 0.0
+    assert asked["pid"] != os.getpid() and asked["nice"] > os.getpriority(os.PRIO_PROCESS, 0)  # its own, niced
     ui = SimpleNamespace(drive=job, status=SimpleNamespace(message=""), scene=SimpleNamespace(sequence=None),
                          player=None)
     App._poll_drive(ui)
@@ -57,6 +46,9 @@ def test_drive_job_reports_a_failure_in_one_line(tmp_path):
     job = DriveJob(tmp_path / "missing.mp4", "assets/demo/avatar.pav", tmp_path / "drive")
     assert job.wait(120)
     assert job.error is not None and "missing.mp4" in job.error and "\n" not in job.error
+    crashed = DriveJob(tmp_path / "clip.mp4", "assets/demo/avatar.pav", tmp_path / "d2", track="drive_fakes:failing_track")
+    assert crashed.wait(120) and crashed.progress == 0.2
+    assert "no face" in crashed.error and "\n" not in crashed.error and crashed.collection is None
     ui = SimpleNamespace(drive=job, status=SimpleNamespace(message=""), scene=SimpleNamespace(sequence=None),
                          player=None)
     App._poll_drive(ui)

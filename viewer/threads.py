@@ -1,6 +1,6 @@
-"""The UI thread comes first: background threads (render worker, training, export, tracking) run at a
-lower OS priority, so on a busy machine the scheduler gives the UI thread (and the GL driver's threads)
-the CPU first. GUI-free.
+"""The UI thread comes first: background threads (render worker, training, export) and the tracking child
+process run at a lower OS priority, so on a busy machine the scheduler gives the UI thread (and the GL
+driver's threads) the CPU first. GUI-free.
 
 Linux gives each thread its own nice value (`setpriority` on a thread id); elsewhere this does nothing.
 A thread can always make itself nicer without privileges (never the reverse, so this is one-way).
