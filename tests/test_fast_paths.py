@@ -86,6 +86,29 @@ def test_closest_in_shell_is_exact_on_every_pixel(head, yaw, expression_scale):
     assert bool(((twin.face_id >= 0) == (hits.face_id >= 0))[inside | outside].all())
 
 
+def test_split_work_and_run_parts_cover_every_item_once():
+    """The warp kernels' CPU parallelism (nearest triangle, hash grid, z-buffer): parts are contiguous, cover
+    [0, n) exactly, are no smaller than asked, and part 0 runs on the calling thread, the others on the pool."""
+    import threading
+
+    from pav.geometry._warp import run_parts, split_work
+
+    assert split_work(500, 4, 1000) == [(0, 500)]
+    assert split_work(0, 2, 256) == [(0, 0)]
+    parts = split_work(10_000, 3, 1000)
+    assert parts == [(0, 3333), (3333, 6666), (6666, 10_000)]
+    assert split_work(2500, 8, 1000) == [(0, 1250), (1250, 2500)]
+    seen, threads = torch.zeros(10_000, dtype=torch.long), {}
+
+    def launch(k, a, b):
+        seen[a:b] += 1
+        threads[k] = threading.current_thread()
+
+    run_parts(launch, parts)
+    assert bool((seen == 1).all()) and sorted(threads) == [0, 1, 2]
+    assert threads[0] is threading.current_thread() and threads[1] is not threading.current_thread()
+
+
 def test_warp_queries_release_the_gil(head):
     """The viewer renders large chunks of rays because warp's query lets other Python threads (the UI) run
     meanwhile (viewer.scenes.render_chunk): a ticker thread keeps ticking through a long query."""

@@ -144,6 +144,23 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return _POOL
 
 
+def split_work(n: int, threads: int, min_part: int) -> list[tuple[int, int]]:
+    """[0, n) cut into at most `threads` contiguous (start, stop) parts of at least `min_part` items (one part
+    when n is small)."""
+    parts = max(1, min(threads, n // min_part))
+    cuts = [n * j // parts for j in range(parts + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def run_parts(launch, parts: list[tuple[int, int]]) -> None:
+    """launch(k, start, stop) for every part k: the first on this thread, the others on the pool at once
+    (CPU launches release the GIL, so they run in parallel); returns when all are done."""
+    jobs = [_pool(len(parts)).submit(launch, k, a, b) for k, (a, b) in enumerate(parts) if k > 0]
+    launch(0, *parts[0])
+    for job in jobs:
+        job.result()
+
+
 class WarpMesh:
     """warp's BVH over one posed mesh, built once and queried many times (a whole render, or every frame of
     an orbit around one pose). Keeps the float32 vertex and index tensors it was built from alive."""
@@ -181,10 +198,5 @@ class WarpMesh:
                 launch(0, R, stream.device)
         else:
             cpu = wp.device_from_torch(self.device)
-            parts = max(1, min(threads, R // 256))
-            cuts = [R * j // parts for j in range(parts + 1)]
-            jobs = [_pool(parts).submit(launch, a, b, cpu) for a, b in zip(cuts[1:-1], cuts[2:])]
-            launch(cuts[0], cuts[1], cpu)
-            for job in jobs:
-                job.result()
+            run_parts(lambda k, a, b: launch(a, b, cpu), split_work(R, threads, 256))
         return face, bary, dist

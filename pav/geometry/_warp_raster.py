@@ -14,7 +14,7 @@ import torch
 import warp as wp
 
 from . import _warp  # noqa: F401  (initialises warp once, quietly)
-from ._warp import _pool
+from ._warp import run_parts, split_work
 from .raster import _DEPTH_LEVELS, _ID_BITS, pixel_boxes
 
 EMPTY = torch.iinfo(torch.int64).max
@@ -63,15 +63,10 @@ def visible_warp(t: torch.Tensor, fid: torch.Tensor, area: torch.Tensor, W: int,
         cpu = wp.get_device("cpu")
         args = [wp.from_torch(tri), wp.from_torch(ids), wp.from_torch(sign), wp.from_torch(box), W]
 
-        def launch(row0: int, row1: int) -> None:
+        def launch(band: int, row0: int, row1: int) -> None:
             wp.launch(_zbuffer, dim=len(tri), inputs=[*args, row0, row1, z_lo, scale, float(_DEPTH_LEVELS)],
                       outputs=[wp.from_torch(zbuf)], device=cpu)
 
-        bands = max(1, min(threads, H // 32))
-        cuts = [H * b // bands for b in range(bands + 1)]
-        jobs = [_pool(bands).submit(launch, a, b) for a, b in zip(cuts[1:-1], cuts[2:])]
-        launch(cuts[0], cuts[1])
-        for job in jobs:
-            job.result()
+        run_parts(launch, split_work(H, threads, 32))  # bands of at least 32 rows
     hit = (zbuf != EMPTY).nonzero()[:, 0]
     return hit, zbuf[hit] & ((1 << _ID_BITS) - 1)

@@ -18,7 +18,7 @@ import torch
 import warp as wp
 
 from ..geometry import _warp  # noqa: F401  (wp.init() without the missing-driver warning, shared pool)
-from ..geometry._warp import _pool
+from ..geometry._warp import run_parts, split_work
 
 __all__ = ["supports", "hashgrid_warp"]
 
@@ -86,10 +86,8 @@ def supports(x: torch.Tensor, params: torch.Tensor) -> bool:
             and params.shape[1] == 2 and not x.requires_grad)
 
 
-def _split(n: int, threads: int) -> list[tuple[int, int]]:
-    parts = max(1, min(threads, n // 4096))
-    cuts = [n * j // parts for j in range(parts + 1)]
-    return list(zip(cuts[:-1], cuts[1:]))
+MIN_PART = 4096
+"""samples per launch at least: smaller batches run on one thread."""
 
 
 def _run(kernel, parts, n_levels, make_args) -> None:
@@ -100,10 +98,7 @@ def _run(kernel, parts, n_levels, make_args) -> None:
         for level in range(n_levels):
             wp.launch(kernel, dim=b - a, inputs=[*args[:-1], level, args[-1]], device="cpu")
 
-    jobs = [_pool(len(parts)).submit(launch, k, a, b) for k, (a, b) in enumerate(parts) if k > 0]
-    launch(0, *parts[0])
-    for job in jobs:
-        job.result()
+    run_parts(launch, parts)
 
 
 class _HashGridWarp(torch.autograd.Function):
@@ -113,7 +108,7 @@ class _HashGridWarp(torch.autograd.Function):
         x = x.contiguous()
         out = torch.empty(n, L, 2, dtype=torch.float32, device=x.device)
         geometry = _levels(levels)
-        parts = _split(n, torch.get_num_threads())
+        parts = split_work(n, torch.get_num_threads(), MIN_PART)
         table = wp.from_torch(params.detach(), dtype=wp.vec2)
         if n:
             _run(_forward, parts, L, lambda k, a, b: [wp.from_torch(x[a:b], dtype=wp.vec3), table, *geometry,
@@ -129,7 +124,7 @@ class _HashGridWarp(torch.autograd.Function):
         if not ctx.needs_input_grad[1] or n == 0:
             return None, None, None
         g = grad.reshape(n, len(levels), 2).to(torch.float32).contiguous()
-        parts = _split(n, torch.get_num_threads())
+        parts = split_work(n, torch.get_num_threads(), MIN_PART)
         tables = [torch.zeros(ctx.rows, 2, dtype=torch.float32, device=x.device) for _ in parts]
         geometry = _levels(levels)
         _run(_backward, parts, len(levels), lambda k, a, b: [wp.from_torch(x[a:b], dtype=wp.vec3),

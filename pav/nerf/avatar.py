@@ -219,9 +219,8 @@ class Avatar(nn.Module):
         density can begin (`vertex_extent` above each vertex of the posed mesh). `chunk` rays are rendered
         at a time (default: RENDER_CHUNK_SAMPLES samples' worth); `cancelled` is checked between chunks.
         The posed mesh is prepared once and kept while the pose stays the same (`_posed_cached`: an orbit
-        reuses it). The field
-        is conditioned on the expression clamped to the trained range when the checkpoint records one
-        (pav/nerf/expression_range.py); the mesh follows the expression as given.
+        reuses it). The field is conditioned on the expression clamped to the trained range when the
+        checkpoint records one (pav/nerf/expression_range.py); the mesh follows the expression as given.
         skip_faint_color: see `render_rays` (False: the plain twin, every sample's colour).
         Returns None if `cancelled()` turns True."""
         dev = self.device
